@@ -1,0 +1,37 @@
+# The course's commands. Everything runs in .venv, created on first use from requirements.txt.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: venv test book check-book lint release clean
+
+venv: $(INSTALLED)
+
+$(INSTALLED): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(INSTALLED)
+
+## test: the whole test suite (unit tests, release check, grading corpus, notebooks via nbval)
+test: $(INSTALLED)
+	$(PY) -m pytest
+
+## book: build the HTML book into _build/html, executing chapters (cached), warnings as errors
+book: $(INSTALLED)
+	DLCOURSE_STATIC_FIGURES=1 $(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+
+## check-book: checks of the built book in _build/html (run after make book)
+check-book: $(INSTALLED)
+	$(PY) -m pytest -o addopts="" tests/built_book.py
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+
+## release: regenerate labs/ from solutions/
+release: $(INSTALLED)
+	$(PY) -m autograder release
+
+clean:
+	rm -rf _build

@@ -1,0 +1,38 @@
+"""Command line of the instructor tools."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from autograder.paths import all_labs, check_lab_name
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    release = commands.add_parser("release", help="regenerate labs/LAB/LAB.ipynb from solutions/ with nbgrader")
+    release.add_argument("labs", nargs="*", metavar="LAB", help="labs to release (default: all)")
+    release.add_argument("--check", action="store_true", help="exit 1 if labs/ is out of date; write nothing")
+
+    grade = commands.add_parser("grade", help="autograde a folder of <student_id>.ipynb submissions")
+    grade.add_argument("lab", metavar="LAB")
+    grade.add_argument("--submissions", type=Path, required=True, help="folder of <student_id>.ipynb")
+    grade.add_argument("--out", type=Path, required=True, help="folder for grades, scores, feedback, problems")
+    grade.add_argument("-j", "--jobs", type=int, default=1, help="notebooks graded at once")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.command == "release":
+        from autograder.release import release
+
+        labs = [check_lab_name(lab) for lab in args.labs] or all_labs()
+        return release(labs, check=args.check)
+    from autograder.grade import grade
+
+    if args.jobs < 1:
+        raise SystemExit("-j must be at least 1")
+    return grade(check_lab_name(args.lab), args.submissions, args.out, jobs=args.jobs)

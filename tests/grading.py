@@ -1,0 +1,62 @@
+"""Grade a lab's corpus once per test session through the instructor command."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.paths import REPO_ROOT
+from tests.submissions import WrongImplementation, corpus_submissions
+
+
+@dataclass
+class GradingRun:
+    lab: str
+    out: Path
+    corpus: list[WrongImplementation]
+    alternatives: list[WrongImplementation]
+    scores: dict[str, dict[str, tuple[float, float]]]  # student -> grade_id -> (score, max)
+    problems: dict[str, list[str]]
+    grades: dict[str, dict[str, str]]
+    stdout: str
+
+
+def load_corpus(lab: str) -> tuple[list[WrongImplementation], list[WrongImplementation]]:
+    module = importlib.import_module(f"tests.corpus.{lab}")
+    return module.CORPUS, getattr(module, "ALTERNATIVES", [])
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def run_grade(lab: str, submissions: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "autograder", "grade", lab, "--submissions", str(submissions), "--out", str(out)]
+    return subprocess.run(command + list(extra), cwd=REPO_ROOT, capture_output=True, text=True, timeout=3600)
+
+
+def grade_corpus(lab: str, workdir: Path, extra_submissions: dict[str, str] | None = None) -> GradingRun:
+    """Write reference, blank, corpus and alternative submissions, grade them, read the outputs."""
+    corpus, alternatives = load_corpus(lab)
+    submissions = workdir / "submitted"
+    corpus_submissions(lab, corpus + alternatives, submissions)
+    for name, text in (extra_submissions or {}).items():
+        (submissions / name).write_text(text)
+    out = workdir / "out"
+    result = run_grade(lab, submissions, out)
+    if result.returncode != 0:
+        raise AssertionError(f"grade exited {result.returncode}:\n{result.stdout}\n{result.stderr[-4000:]}")
+    scores: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
+    for row in read_csv(out / "scores.csv"):
+        scores[row["student_id"]][row["grade_id"]] = (float(row["score"]), float(row["max_score"]))
+    problems: dict[str, list[str]] = defaultdict(list)
+    for row in read_csv(out / "problems.csv"):
+        problems[row["student_id"]].append(row["problem"])
+    grades = {row["student_id"]: row for row in read_csv(out / "grades.csv")}
+    return GradingRun(lab, out, corpus, alternatives, dict(scores), dict(problems), grades, result.stdout)

@@ -1,0 +1,66 @@
+"""Build student submissions from a lab's release: the reference answers, blanks, wrong ones."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from autograder.paths import released_notebook, source_notebook
+
+SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+
+
+@dataclass(frozen=True)
+class WrongImplementation:
+    """A realistic mistake: ``code`` replaces answer cell ``cell`` and must lose points in ``loses``."""
+
+    name: str
+    cell: str
+    code: str
+    loses: tuple[str, ...]
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def reference_answers(lab: str) -> dict[str, str]:
+    """Answer-cell sources of the solution notebook with the solution markers removed."""
+    nb = nbformat.read(source_notebook(lab), as_version=4)
+    answers = {}
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("solution"):
+            lines = [line for line in cell.source.splitlines() if not SOLUTION_MARKER.match(line)]
+            answers[nbgrader_meta(cell)["grade_id"]] = "\n".join(lines)
+    return answers
+
+
+def student_notebook(lab: str, answers: dict[str, str] | None = None) -> nbformat.NotebookNode:
+    """The released lab with the given answer cells filled in (others left as released)."""
+    nb = nbformat.read(released_notebook(lab), as_version=4)
+    for cell in nb.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if nbgrader_meta(cell).get("solution") and answers and grade_id in answers:
+            cell.source = answers[grade_id]
+    return nb
+
+
+def write_submission(folder: Path, student_id: str, nb: nbformat.NotebookNode) -> Path:
+    path = folder / f"{student_id}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def corpus_submissions(lab: str, corpus: list[WrongImplementation], folder: Path) -> None:
+    """Write the reference solution, the blank release and one notebook per wrong implementation."""
+    folder.mkdir(parents=True, exist_ok=True)
+    reference = reference_answers(lab)
+    write_submission(folder, "reference", student_notebook(lab, reference))
+    write_submission(folder, "blank", student_notebook(lab))
+    for wrong in corpus:
+        if wrong.cell not in reference:
+            raise ValueError(f"corpus entry {wrong.name}: {lab} has no answer cell {wrong.cell!r}")
+        write_submission(folder, wrong.name, student_notebook(lab, {**reference, wrong.cell: wrong.code}))
