@@ -34,17 +34,17 @@ def check_close(name: str, actual, expected, atol: float = 1e-6, rtol: float = 1
     actual_t = as_cpu_float64(actual, name)
     expected_t = as_cpu_float64(expected, name)
     if actual_t.shape != expected_t.shape:
-        raise AssertionError(
-            f"{name}: shape {tuple(actual_t.shape)} but expected {tuple(expected_t.shape)}"
-        )
+        raise AssertionError(f"{name}: shape {tuple(actual_t.shape)} but expected {tuple(expected_t.shape)}")
     if not torch.isfinite(actual_t).all():
         raise AssertionError(f"{name}: result contains NaN or infinity")
     error = (actual_t - expected_t).abs()
     max_error = error.max().item() if error.numel() else 0.0
     tolerance = atol + rtol * expected_t.abs()
     ok = bool((error <= tolerance).all())
-    print(f"{name}: max |error| = {max_error:.1e} (tolerance {atol:.1e} + {rtol:.0e}*|expected|)  "
-          f"{'OK' if ok else 'FAILED'}")
+    print(
+        f"{name}: max |error| = {max_error:.1e} (tolerance {atol:.1e} + {rtol:.0e}*|expected|)  "
+        f"{'OK' if ok else 'FAILED'}"
+    )
     if not ok:
         raise AssertionError(
             f"{name}: result differs from the expected value by up to {max_error:.3g}, "

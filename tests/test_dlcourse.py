@@ -83,8 +83,11 @@ def test_digits_are_scaled_images_with_fixed_disjoint_splits():
     assert set(y.tolist()) == set(range(10))
     again = dlcourse.load_digits()
     assert torch.equal(again.test.tensors[0], splits.test.tensors[0])  # the same split every time
-    rows = {tuple(row.flatten().tolist()) + (int(label),) for part in (splits.train, splits.val, splits.test)
-            for row, label in zip(*part.tensors, strict=False)}
+    rows = {
+        tuple(row.flatten().tolist()) + (int(label),)
+        for part in (splits.train, splits.val, splits.test)
+        for row, label in zip(*part.tensors, strict=False)
+    }
     assert len(rows) >= 1797 - 5  # no example appears in two splits (a few digits are exact duplicates)
 
 
@@ -148,8 +151,15 @@ def test_train_learns_a_separable_problem_and_records_history():
     dlcourse.seed_everything(0)
     loader = tiny_problem()
     model = nn.Linear(2, 2)
-    history = dlcourse.train(model, loader, torch.optim.SGD(model.parameters(), lr=0.5), epochs=5,
-                             val_loader=loader, device=torch.device("cpu"), progress=False)
+    history = dlcourse.train(
+        model,
+        loader,
+        torch.optim.SGD(model.parameters(), lr=0.5),
+        epochs=5,
+        val_loader=loader,
+        device=torch.device("cpu"),
+        progress=False,
+    )
     assert len(history.train_loss) == len(history.val_acc) == 5
     assert history.train_loss[-1] < history.train_loss[0]
     assert history.val_acc[-1] > 0.95

@@ -1,0 +1,41 @@
+"""Checks of the built HTML book in _build/html; run by `make check-book` after `make book`."""
+
+import re
+
+import pytest
+import yaml
+
+from autograder.paths import REPO_ROOT
+
+HTML = REPO_ROOT / "_build" / "html"
+TOC = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
+PAGES = [TOC["root"]] + [chapter["file"] for part in TOC["parts"] for chapter in part["chapters"]]
+
+pytestmark = pytest.mark.skipif(not (HTML / "index.html").exists(), reason="run `make book` first")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_toc_page_is_built(page):
+    assert (HTML / f"{page}.html").is_file()
+
+
+def test_nothing_secret_is_published():
+    for path in HTML.rglob("*"):
+        if path.is_file() and path.suffix in {".html", ".ipynb", ".txt", ".js", ".md"}:
+            text = path.read_text(errors="ignore")
+            for marker in ["BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"]:
+                assert marker not in text, f"{path.relative_to(HTML)} contains {marker!r}"
+    assert not list(HTML.rglob("solutions")), "solutions/ must not be part of the book"
+    assert not list(HTML.rglob("autograder")), "autograder/ must not be part of the book"
+
+
+def test_intro_is_executed_with_a_kernel_free_player():
+    html = (HTML / "book" / "intro.html").read_text()
+    assert "split sizes:" in html  # an executed output
+    assert re.search(r'<input[^>]*type="range"', html), "the interactive figure needs its frame player"
+    assert html.count("data:image/png;base64") >= 10
+
+
+def test_lab_pages_offer_colab():
+    html = (HTML / "labs" / "lab00_setup" / "lab00_setup.html").read_text()
+    assert "colab.research.google.com/github/" in html
