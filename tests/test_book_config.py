@@ -47,7 +47,7 @@ def test_placeholder_chapters_say_which_issue_fills_them():
 def test_execution_colab_and_repository_settings():
     assert CONFIG["execute"]["execute_notebooks"] == "cache"
     assert CONFIG["execute"]["timeout"] >= 300
-    assert "labs/*" in CONFIG["execute"]["exclude_patterns"]
+    assert "labs/*/*.ipynb" in CONFIG["execute"]["exclude_patterns"]
     assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
     assert CONFIG["repository"]["branch"] == "main"
     assert CONFIG["repository"]["url"].startswith("https://github.com/")
