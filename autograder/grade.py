@@ -121,9 +121,10 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 def score_rows(gradebook: Gradebook, lab: str, student_ids: list[str]) -> list[list]:
     """One row per student per graded cell; a cell never graded scores 0."""
     max_scores = {cell.name: cell.max_score for cell in gradebook.find_notebook(lab, lab).grade_cells}
+    grade_ids = graded_cell_ids(lab)
     rows = []
     for student_id in student_ids:
-        for grade_id in graded_cell_ids(lab):
+        for grade_id in grade_ids:
             try:
                 score = gradebook.find_grade(grade_id, lab, lab, student_id).score
             except MissingEntry:

@@ -15,7 +15,11 @@ SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 
 @dataclass(frozen=True)
 class WrongImplementation:
-    """A realistic mistake: ``code`` replaces answer cell ``cell`` and must lose points in ``loses``."""
+    """An answer variant: ``code`` replaces answer cell ``cell`` of the reference solution.
+
+    For a realistic mistake ``loses`` names the test cells where it must lose points;
+    for a correct answer in another style it is empty and every cell keeps full marks.
+    """
 
     name: str
     cell: str
