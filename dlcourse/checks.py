@@ -10,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import sys
 import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
+from torch import nn
 
 
 def as_cpu_float64(value, name: str) -> torch.Tensor:
@@ -25,11 +28,26 @@ def as_cpu_float64(value, name: str) -> torch.Tensor:
     return value.detach().to("cpu", torch.float64)
 
 
-def check_close(name: str, actual, expected, atol: float = 1e-6, rtol: float = 1e-5) -> float:
+def is_close(actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float) -> bool:
+    """Same shape and ``|actual - expected| <= atol + rtol * |expected|`` everywhere."""
+    if actual.shape != expected.shape:
+        return False
+    return bool(((actual - expected).abs() <= atol + rtol * expected.abs()).all())
+
+
+def check_close(
+    name: str,
+    actual,
+    expected,
+    atol: float = 1e-6,
+    rtol: float = 1e-5,
+    mistakes: Mapping[str, Any] | None = None,
+) -> float:
     """Assert ``|actual - expected| <= atol + rtol * |expected|`` elementwise.
 
     Works for tensors on any device and for numbers; prints and returns the
-    largest absolute error.
+    largest absolute error. ``mistakes`` maps a diagnosis to the value a known
+    mistake produces: when ``actual`` fails but matches one, the error names it.
     """
     actual_t = as_cpu_float64(actual, name)
     expected_t = as_cpu_float64(expected, name)
@@ -39,13 +57,15 @@ def check_close(name: str, actual, expected, atol: float = 1e-6, rtol: float = 1
         raise AssertionError(f"{name}: result contains NaN or infinity")
     error = (actual_t - expected_t).abs()
     max_error = error.max().item() if error.numel() else 0.0
-    tolerance = atol + rtol * expected_t.abs()
-    ok = bool((error <= tolerance).all())
+    ok = is_close(actual_t, expected_t, atol, rtol)
     print(
         f"{name}: max |error| = {max_error:.1e} (tolerance {atol:.1e} + {rtol:.0e}*|expected|)  "
         f"{'OK' if ok else 'FAILED'}"
     )
     if not ok:
+        for diagnosis, value in (mistakes or {}).items():
+            if is_close(actual_t, as_cpu_float64(value, name), atol, rtol):
+                raise AssertionError(f"{name}: {diagnosis}")
         raise AssertionError(
             f"{name}: result differs from the expected value by up to {max_error:.3g}, "
             f"more than the tolerance {atol:.1e} + {rtol:.0e}*|expected|"
@@ -71,3 +91,96 @@ def quiet():
     with warnings.catch_warnings(), contextlib.redirect_stderr(sys.stdout):
         warnings.simplefilter("ignore")
         yield
+
+
+class ModeRecorder(nn.Module):
+    """Wraps a model and records, for each forward call, whether it ran in training mode."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.calls: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append(self.training)
+        return self.model(x)
+
+
+def check_attack_contract(
+    name: str,
+    attack: Callable[..., torch.Tensor],
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    **kwargs,
+) -> torch.Tensor:
+    """Check what every L-infinity attack ``attack(model, x, y, eps, **kwargs)`` promises.
+
+    The result is a new detached tensor of x's shape, dtype and device, inside the
+    eps-ball around x and inside [0, 1]; ``x``, the model's parameters, buffers and
+    train/eval mode are left as they were, and the model runs in eval mode while
+    attacked. The attack runs once from each mode; prints one line, returns the last result.
+    """
+
+    def require(condition: bool, message: str) -> None:
+        if not condition:
+            print(f"{name}: FAILED")
+            raise AssertionError(f"{name}: {message}")
+
+    result = None
+    for start_in_training_mode in (True, False):
+        recorder = ModeRecorder(model).train(start_in_training_mode)
+        x_before = x.clone()
+        state_before = {key: value.clone() for key, value in recorder.state_dict().items()}
+        requires_grad_before = [p.requires_grad for p in recorder.parameters()]
+        result = attack(recorder, x, y, eps, **kwargs)
+        require(
+            isinstance(result, torch.Tensor),
+            f"expected a tensor, got {type(result).__name__}; did you forget to return the result?",
+        )
+        require(result.shape == x.shape, f"x has shape {tuple(x.shape)} but the result has shape {tuple(result.shape)}")
+        require(
+            result.dtype == x.dtype and result.device == x.device,
+            f"x is {x.dtype} on {x.device} but the result is {result.dtype} on {result.device}",
+        )
+        require(result is not x, "return a new tensor, not x itself")
+        require(not result.requires_grad, "the result still requires grad; return x_adv.detach()")
+        require(torch.equal(x, x_before), "the attack changed the values of x in place; work on a copy (x.clone())")
+        require(
+            not x.requires_grad and x.grad is None,
+            "the attack set requires_grad or .grad on the caller's x; "
+            "use a copy: x.clone().detach().requires_grad_(True)",
+        )
+        distance = (result.detach() - x).abs().max().item() if x.numel() else 0.0
+        require(
+            distance <= eps * (1 + 1e-6) + 1e-6,
+            f"result leaves the eps-ball around x: max |x_adv - x| = {distance:.4g} > eps = {eps}; no pixel may "
+            "move by more than eps (step along the sign of the gradient, project onto [x - eps, x + eps])",
+        )
+        require(bool(((result >= 0) & (result <= 1)).all()), "result has pixels outside [0, 1]; clamp after every step")
+        require(len(recorder.calls) > 0, "the attack never called the model")
+        require(
+            not any(recorder.calls),
+            "the model ran in training mode during the attack; call model.eval() first "
+            "(dropout and batch norm behave differently in training mode)",
+        )
+        mode = "train" if start_in_training_mode else "eval"
+        require(
+            all(module.training == start_in_training_mode for module in recorder.modules()),
+            f"the model was in {mode} mode before the attack and must be left in it; "
+            "remember model.training and restore it with model.train(was_training)",
+        )
+        require(
+            all(torch.equal(value, recorder.state_dict()[key]) for key, value in state_before.items()),
+            "the attack changed the model's parameters or buffers (e.g. batch-norm running statistics)",
+        )
+        require(
+            requires_grad_before == [p.requires_grad for p in recorder.parameters()],
+            "the attack changed requires_grad of the model's parameters; leave them as they were",
+        )
+    print(
+        f"{name}: new detached tensor in the eps-ball and [0, 1], eval mode while attacking; "
+        "x, model and its mode unchanged  OK"
+    )
+    return result

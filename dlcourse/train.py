@@ -93,6 +93,36 @@ def evaluate(
     return total_loss / total, total_correct / total
 
 
+def accuracy_under_attack(
+    model: nn.Module,
+    loader: Iterable,
+    attack: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    device: torch.device | None = None,
+    max_examples: int | None = None,
+) -> float:
+    """Accuracy of ``model`` (in eval mode) on ``attack(model, x, y)`` for each batch of ``loader``.
+
+    Without an attack this is the clean accuracy. Attacks need input gradients, so
+    unlike :func:`evaluate` this does not run under ``torch.no_grad``. Stops after
+    ``max_examples`` examples when given; the model's mode is restored afterwards.
+    """
+    device = device or get_device()
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    for x, y in loader:
+        if max_examples is not None and total >= max_examples:
+            break
+        x, y = x.to(device), y.to(device)
+        if attack is not None:
+            x = attack(model, x, y)
+        with torch.no_grad():
+            correct += (model(x).argmax(dim=-1) == y).sum().item()
+        total += len(y)
+    model.train(was_training)
+    return correct / total
+
+
 def train(
     model: nn.Module,
     train_loader: Iterable,

@@ -2,6 +2,7 @@ import pytest
 
 from tests.grading import grade_corpus
 
+# Files that are not notebooks at all; graded with lab00_setup to prove they get a row and a problem.
 BROKEN_SUBMISSIONS = {
     "broken_json.ipynb": "{this is not json",
     "has space.ipynb": "{}",
@@ -9,6 +10,19 @@ BROKEN_SUBMISSIONS = {
 
 
 @pytest.fixture(scope="session")
-def lab00_grading(tmp_path_factory):
-    """lab00_setup's reference, blank, corpus and broken submissions, graded once."""
-    return grade_corpus("lab00_setup", tmp_path_factory.mktemp("lab00"), BROKEN_SUBMISSIONS)
+def graded_corpus(tmp_path_factory):
+    """``graded_corpus(lab)``: the lab's reference, blank and corpus submissions, graded once per session."""
+    runs = {}
+
+    def grade(lab: str):
+        if lab not in runs:
+            extra = BROKEN_SUBMISSIONS if lab == "lab00_setup" else None
+            runs[lab] = grade_corpus(lab, tmp_path_factory.mktemp(lab), extra)
+        return runs[lab]
+
+    return grade
+
+
+@pytest.fixture(scope="session")
+def lab00_grading(graded_corpus):
+    return graded_corpus("lab00_setup")

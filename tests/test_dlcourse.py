@@ -283,3 +283,98 @@ def test_interactive_figure_adds_the_player_only_for_the_book(monkeypatch):
     monkeypatch.setenv(plot.STATIC_ENV_VAR, "1")
     dlcourse.interactive_figure(lambda fig, v: fig.add_subplot().plot([v]), [0, 1])
     assert len(shown) == 3 and "data:image/png" in shown[2].data
+
+
+def test_small_cnn_fits_every_course_image_size():
+    for channels, size in [(1, 8), (1, 28), (3, 32)]:
+        model = dlcourse.small_cnn(in_channels=channels, num_classes=10)
+        assert model(torch.zeros(2, channels, size, size)).shape == (2, 10)
+
+
+def test_dataset_for_this_run_is_digits_in_quick_mode_or_offline(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setenv("DLCOURSE_QUICK", "1")
+    assert dlcourse.dataset_for_this_run("mnist") == "digits"
+    monkeypatch.setenv("DLCOURSE_QUICK", "0")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert dlcourse.dataset_for_this_run("mnist") == "digits"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    assert dlcourse.dataset_for_this_run("cifar10") == "cifar10"
+
+
+def test_accuracy_under_attack_applies_the_attack_in_eval_mode():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2, 2))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.eye(2))
+        model[1].bias.zero_()
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    y = torch.tensor([0, 1, 0, 1])
+    loader = DataLoader(TensorDataset(x, y), batch_size=2)
+    modes = []
+
+    def swap_features(model, x, y):
+        modes.append(model.training)
+        return x.flip(1)
+
+    model.train()
+    assert dlcourse.accuracy_under_attack(model, loader, device=torch.device("cpu")) == 1.0
+    assert dlcourse.accuracy_under_attack(model, loader, swap_features, device=torch.device("cpu")) == 0.0
+    assert modes == [False, False] and model.training
+    assert dlcourse.accuracy_under_attack(model, loader, max_examples=2, device=torch.device("cpu")) == 1.0
+
+
+def test_check_close_names_a_known_mistake():
+    with pytest.raises(AssertionError, match="forgot the sign"):
+        checks.check_close(
+            "x", torch.tensor([2.0]), torch.tensor([1.0]), mistakes={"forgot the sign": torch.tensor([2.0])}
+        )
+    with pytest.raises(AssertionError, match="differs from the expected value"):
+        checks.check_close(
+            "x", torch.tensor([3.0]), torch.tensor([1.0]), mistakes={"forgot the sign": torch.tensor([2.0])}
+        )
+
+
+def correct_attack(model, x, y, eps):
+    was_training = model.training
+    model.eval()
+    x_adv = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(x_adv), y), x_adv)
+    model.train(was_training)
+    return (x + eps * grad.sign()).clamp(0, 1).detach()
+
+
+def attack_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 3))
+
+
+def test_check_attack_contract_accepts_a_correct_attack():
+    x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+    result = checks.check_attack_contract("attack", correct_attack, attack_model(), x, y, eps=0.1)
+    assert result.shape == x.shape
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda m, x, y, eps: correct_attack(m, x, y, eps).requires_grad_(True), "detach"),
+        (lambda m, x, y, eps: x.add_(0.0), "new tensor"),
+        (lambda m, x, y, eps: (x + 2 * eps).clamp(0, 1), "eps-ball"),
+        (lambda m, x, y, eps: x + eps, "outside \\[0, 1\\]"),
+        (lambda m, x, y, eps: (m(x), x.clone())[1], "training mode during the attack"),
+        (lambda m, x, y, eps: (m.eval(), correct_attack(m, x, y, eps))[1], "restore"),
+        (
+            lambda m, x, y, eps: x.float().clone() if x.dtype != torch.float32 else x.double().clamp(0, 1),
+            "but the result is torch.float64",
+        ),
+        (
+            lambda m, x, y, eps: x.clone().requires_grad_(True).detach() if x.requires_grad_(True) is not None else x,
+            "requires_grad",
+        ),
+    ],
+)
+def test_check_attack_contract_rejects_broken_attacks(wrong, message):
+    x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+    with pytest.raises(AssertionError, match=message):
+        checks.check_attack_contract("attack", wrong, attack_model(), x, y, eps=0.1)

@@ -1,0 +1,665 @@
+"""lab06_adversarial: realistic mistakes (each caught by the named test cell) and correct alternatives.
+
+Each entry replaces one answer cell of the reference solution. The attack bodies share a
+skeleton on purpose: each wrong one differs from a correct attack in one realistic way.
+"""
+
+import textwrap
+
+from tests.submissions import WrongImplementation as Wrong
+
+FGSM = ("test_fgsm",)
+PGD = ("test_pgd",)
+MIM = ("test_mim",)
+FD = ("test_finite_difference_gradient",)
+STEP = ("test_adversarial_training_step",)
+
+
+def indented(code: str, spaces: int) -> str:
+    """``code`` re-indented by ``spaces``; its first line may have lost its indentation to fit the line."""
+    first, _, rest = code.partition("\n")
+    return textwrap.indent(first.strip() + "\n" + textwrap.dedent(rest), " " * spaces)
+
+
+def fgsm_variant(name: str, body: str) -> Wrong:
+    """An fgsm whose body after the gradient computation is ``body``."""
+    body = indented(body, 4)
+    code = f"""
+def fgsm(model, x, y, eps, targeted=False):
+    was_training = model.training
+    model.eval()
+    x_adv = x.clone().detach().requires_grad_(True)
+    loss = F.cross_entropy(model(x_adv), y)
+    (grad,) = torch.autograd.grad(loss, x_adv)
+{body}
+"""
+    return Wrong(name, "fgsm", code, FGSM)
+
+
+def pgd_variant(name: str, start: str, step: str) -> Wrong:
+    """A pgd with the random start ``start`` and the update ``step`` (both using x_adv)."""
+    start, step = indented(start, 8), indented(step, 8)
+    code = f"""
+def pgd(model, x, y, eps, alpha, steps, random_start=True, targeted=False):
+    was_training = model.training
+    model.eval()
+    x_adv = x.clone().detach()
+    if random_start:
+{start}
+    sign = -1.0 if targeted else 1.0
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+{step}
+    model.train(was_training)
+    return x_adv.detach()
+"""
+    return Wrong(name, "pgd", code, PGD)
+
+
+UNIFORM_START = "x_adv = (x_adv + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)"
+PGD_STEP = """x_adv = x_adv.detach() + sign * alpha * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)"""
+
+
+def mim_variant(
+    name: str, update: str, signature_extra: str = "random_start=False", loses: tuple[str, ...] = MIM
+) -> Wrong:
+    """A mim whose velocity update is ``update`` (from grad and velocity)."""
+    update = indented(update, 8)
+    code = f"""
+def mim(model, x, y, eps, alpha, steps, decay=1.0, {signature_extra}, targeted=False):
+    was_training = model.training
+    model.eval()
+    x_adv = x.clone().detach()
+    if random_start:
+        x_adv = (x_adv + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    sign = -1.0 if targeted else 1.0
+    velocity = torch.zeros_like(x)
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+{update}
+        x_adv = x_adv.detach() + sign * alpha * velocity.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+    model.train(was_training)
+    return x_adv.detach()
+"""
+    return Wrong(name, "mim", code, loses)
+
+
+PER_EXAMPLE_L1 = "grad.abs().flatten(1).sum(dim=1).view(-1, *[1] * (x.dim() - 1)).clamp_min(1e-12)"
+
+
+def step_variant(name: str, body: str, signature: str = "use_predicted_labels=True") -> Wrong:
+    body = indented(body, 4)
+    code = f"""
+def adversarial_training_step(model, optimizer, x, y, eps, alpha, steps, {signature}):
+{body}
+"""
+    return Wrong(name, "adversarial_training_step", code, STEP)
+
+
+PREDICTED_LABELS = """    model.eval()
+    with torch.no_grad():
+        labels = model(x).argmax(dim=1) if use_predicted_labels else y"""
+
+CORPUS = [
+    # --- fgsm
+    fgsm_variant(
+        "fgsm_no_sign",
+        """    model.train(was_training)
+    return (x + (-eps if targeted else eps) * grad).clamp(0, 1).detach()""",
+    ),
+    fgsm_variant(
+        "fgsm_no_clamp",
+        """    model.train(was_training)
+    return (x + (-eps if targeted else eps) * grad.sign()).detach()""",
+    ),
+    fgsm_variant(
+        "fgsm_targeted_adds",
+        """    model.train(was_training)
+    return (x + eps * grad.sign()).clamp(0, 1).detach()""",
+    ),
+    fgsm_variant(
+        "fgsm_descends",
+        """    model.train(was_training)
+    return (x + (eps if targeted else -eps) * grad.sign()).clamp(0, 1).detach()""",
+    ),
+    fgsm_variant(
+        "fgsm_leaves_eval_mode", """return (x + (-eps if targeted else eps) * grad.sign()).clamp(0, 1).detach()"""
+    ),
+    fgsm_variant(
+        "fgsm_always_train_after",
+        """    model.train()
+    return (x + (-eps if targeted else eps) * grad.sign()).clamp(0, 1).detach()""",
+    ),
+    fgsm_variant(
+        "fgsm_not_detached",
+        """    model.train(was_training)
+    return (x_adv + (-eps if targeted else eps) * grad.sign()).clamp(0, 1)""",
+    ),
+    Wrong(
+        "fgsm_train_mode",
+        "fgsm",
+        """
+def fgsm(model, x, y, eps, targeted=False):
+    x_adv = x.clone().detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+    return (x + (-eps if targeted else eps) * grad.sign()).clamp(0, 1).detach()
+""",
+        FGSM,
+    ),
+    Wrong(
+        "fgsm_marks_caller_x",
+        "fgsm",
+        """
+def fgsm(model, x, y, eps, targeted=False):
+    was_training = model.training
+    model.eval()
+    x.requires_grad_(True)
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    model.train(was_training)
+    return (x + (-eps if targeted else eps) * x.grad.sign()).clamp(0, 1).detach()
+""",
+        FGSM,
+    ),
+    Wrong(
+        "fgsm_in_place",
+        "fgsm",
+        """
+def fgsm(model, x, y, eps, targeted=False):
+    was_training = model.training
+    model.eval()
+    x_adv = x.clone().detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+    model.train(was_training)
+    x += (-eps if targeted else eps) * grad.sign()
+    return x.clamp_(0, 1).clone()
+""",
+        FGSM,
+    ),
+    Wrong(
+        "fgsm_attacks_predictions",
+        "fgsm",
+        """
+def fgsm(model, x, y, eps, targeted=False):
+    was_training = model.training
+    model.eval()
+    x_adv = x.clone().detach().requires_grad_(True)
+    logits = model(x_adv)
+    labels = y if targeted else logits.argmax(dim=1)
+    (grad,) = torch.autograd.grad(F.cross_entropy(logits, labels), x_adv)
+    model.train(was_training)
+    return (x + (-eps if targeted else eps) * grad.sign()).clamp(0, 1).detach()
+""",
+        FGSM,
+    ),
+    Wrong(
+        "fgsm_double_softmax",
+        "fgsm",
+        """
+def fgsm(model, x, y, eps, targeted=False):
+    was_training = model.training
+    model.eval()
+    x_adv = x.clone().detach().requires_grad_(True)
+    probabilities = F.softmax(model(x_adv), dim=1)
+    (grad,) = torch.autograd.grad(F.cross_entropy(probabilities, y), x_adv)
+    model.train(was_training)
+    return (x + (-eps if targeted else eps) * grad.sign()).clamp(0, 1).detach()
+""",
+        FGSM,
+    ),
+    # --- pgd
+    pgd_variant(
+        "pgd_no_projection", UNIFORM_START, """x_adv = (x_adv.detach() + sign * alpha * grad.sign()).clamp(0, 1)"""
+    ),
+    pgd_variant(
+        "pgd_projects_around_iterate",
+        UNIFORM_START,
+        """x_new = x_adv.detach() + sign * alpha * grad.sign()
+        x_adv = torch.min(torch.max(x_new, x_adv.detach() - eps), x_adv.detach() + eps).clamp(0, 1)""",
+    ),
+    pgd_variant(
+        "pgd_no_clamp",
+        UNIFORM_START,
+        """x_adv = x_adv.detach() + sign * alpha * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps)""",
+    ),
+    pgd_variant(
+        "pgd_step_size_eps",
+        UNIFORM_START,
+        """x_adv = x_adv.detach() + sign * eps * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)""",
+    ),
+    pgd_variant("pgd_targeted_flipped", UNIFORM_START, PGD_STEP.replace("sign * alpha", "-sign * alpha")),
+    pgd_variant("pgd_no_random_start", "pass", PGD_STEP),
+    pgd_variant("pgd_gaussian_start", "x_adv = (x_adv + eps * torch.randn_like(x)).clamp(0, 1)", PGD_STEP),
+    pgd_variant("pgd_one_sided_start", "x_adv = (x_adv + eps * torch.rand_like(x)).clamp(0, 1)", PGD_STEP),
+    pgd_variant("pgd_sign_noise_start", "x_adv = (x_adv + eps * torch.randn_like(x).sign()).clamp(0, 1)", PGD_STEP),
+    pgd_variant(
+        "pgd_start_discarded", "start = (x_adv + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)", PGD_STEP
+    ),
+    Wrong(
+        "pgd_gradient_at_x_only",
+        "pgd",
+        """
+def pgd(model, x, y, eps, alpha, steps, random_start=True, targeted=False):
+    was_training = model.training
+    model.eval()
+    x_var = x.clone().detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x_var), y), x_var)
+    x_adv = x.clone().detach()
+    if random_start:
+        x_adv = (x_adv + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    for _ in range(steps):
+        x_adv = x_adv + (-alpha if targeted else alpha) * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+    model.train(was_training)
+    return x_adv
+""",
+        PGD,
+    ),
+    Wrong(
+        "pgd_one_step_too_many",
+        "pgd",
+        """
+def pgd(model, x, y, eps, alpha, steps, random_start=True, targeted=False):
+    was_training = model.training
+    model.eval()
+    x_adv = x.clone().detach()
+    if random_start:
+        x_adv = (x_adv + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    for _ in range(steps + 1):
+        x_adv.requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+        x_adv = x_adv.detach() + (-alpha if targeted else alpha) * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+    model.train(was_training)
+    return x_adv
+""",
+        PGD,
+    ),
+    Wrong(
+        "pgd_train_mode",
+        "pgd",
+        """
+def pgd(model, x, y, eps, alpha, steps, random_start=True, targeted=False):
+    x_adv = x.clone().detach()
+    if random_start:
+        x_adv = (x_adv + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+        x_adv = x_adv.detach() + (-alpha if targeted else alpha) * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+    return x_adv
+""",
+        PGD,
+    ),
+    # --- mim
+    mim_variant("mim_batch_l1", "velocity = decay * velocity + grad / grad.abs().sum()"),
+    mim_variant(
+        "mim_l2_norm", "velocity = decay * velocity + grad / grad.flatten(1).norm(dim=1).view(-1, *[1] * (x.dim() - 1))"
+    ),
+    mim_variant("mim_unnormalised", "velocity = decay * velocity + grad"),
+    mim_variant("mim_no_momentum", f"velocity = grad / {PER_EXAMPLE_L1}"),
+    mim_variant("mim_decay_on_gradient", f"velocity = velocity + decay * grad / {PER_EXAMPLE_L1}"),
+    mim_variant(
+        "mim_image_shapes_only", "velocity = decay * velocity + grad / grad.abs().sum(dim=(1, 2, 3), keepdim=True)"
+    ),
+    mim_variant(
+        "mim_random_start_by_default", f"velocity = decay * velocity + grad / {PER_EXAMPLE_L1}", "random_start=True"
+    ),
+    Wrong(
+        "mim_steps_on_gradient_sign",
+        "mim",
+        f"""
+def mim(model, x, y, eps, alpha, steps, decay=1.0, random_start=False, targeted=False):
+    was_training = model.training
+    model.eval()
+    x_adv = x.clone().detach()
+    velocity = torch.zeros_like(x)
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+        velocity = decay * velocity + grad / {PER_EXAMPLE_L1}
+        x_adv = x_adv.detach() + (-alpha if targeted else alpha) * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+    model.train(was_training)
+    return x_adv
+""",
+        MIM,
+    ),
+    # --- finite_difference_gradient
+    Wrong(
+        "fd_central_over_h",
+        "finite_difference_gradient",
+        """
+def finite_difference_gradient(f, x, h=1e-3):
+    grad = torch.zeros_like(x)
+    for i in range(x.numel()):
+        step = torch.zeros_like(x).view(-1)
+        step[i] = h
+        step = step.view_as(x)
+        grad.view(-1)[i] = (float(f(x + step)) - float(f(x - step))) / h
+    return grad
+""",
+        FD,
+    ),
+    Wrong(
+        "fd_all_coordinates_at_once",
+        "finite_difference_gradient",
+        """
+def finite_difference_gradient(f, x, h=1e-3):
+    return torch.full_like(x, (float(f(x + h)) - float(f(x - h))) / (2 * h))
+""",
+        FD,
+    ),
+    Wrong(
+        "fd_perturbation_not_undone",
+        "finite_difference_gradient",
+        """
+def finite_difference_gradient(f, x, h=1e-3):
+    base = float(f(x))
+    grad = torch.zeros_like(x)
+    flat = x.view(-1)
+    for i in range(flat.numel()):
+        flat[i] += h
+        grad.view(-1)[i] = (float(f(x)) - base) / h
+    return grad
+""",
+        FD,
+    ),
+    Wrong(
+        "fd_fixed_step",
+        "finite_difference_gradient",
+        """
+def finite_difference_gradient(f, x, h=1e-3):
+    grad = torch.zeros_like(x)
+    for i in range(x.numel()):
+        step = torch.zeros_like(x).view(-1)
+        step[i] = 1e-3
+        step = step.view_as(x)
+        grad.view(-1)[i] = (float(f(x + step)) - float(f(x - step))) / 2e-3
+    return grad
+""",
+        FD,
+    ),
+    Wrong(
+        "fd_uses_autograd",
+        "finite_difference_gradient",
+        """
+def finite_difference_gradient(f, x, h=1e-3):
+    x_var = x.clone().detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(f(x_var), x_var)
+    return grad
+""",
+        FD,
+    ),
+    Wrong(
+        "fd_flattened_queries",
+        "finite_difference_gradient",
+        """
+def finite_difference_gradient(f, x, h=1e-3):
+    flat = x.reshape(-1)
+    grad = torch.zeros_like(flat)
+    for i in range(flat.numel()):
+        step = torch.zeros_like(flat)
+        step[i] = h
+        grad[i] = (float(f(flat + step)) - float(f(flat - step))) / (2 * h)
+    return grad.view_as(x)
+""",
+        FD,
+    ),
+    Wrong(
+        "fd_returns_flat",
+        "finite_difference_gradient",
+        """
+def finite_difference_gradient(f, x, h=1e-3):
+    grad = torch.zeros(x.numel(), dtype=x.dtype, device=x.device)
+    for i in range(x.numel()):
+        step = torch.zeros_like(x).view(-1)
+        step[i] = h
+        step = step.view_as(x)
+        grad[i] = (float(f(x + step)) - float(f(x - step))) / (2 * h)
+    return grad
+""",
+        FD,
+    ),
+    # --- adversarial_training_step
+    step_variant(
+        "step_clean_loss_only",
+        f"""{PREDICTED_LABELS}
+    x_adv = pgd(model, x, labels, eps, alpha, steps, random_start=True)
+    model.train()
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()""",
+    ),
+    step_variant(
+        "step_adversarial_loss_only",
+        f"""{PREDICTED_LABELS}
+    x_adv = pgd(model, x, labels, eps, alpha, steps, random_start=True)
+    model.train()
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x_adv), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()""",
+    ),
+    step_variant(
+        "step_no_zero_grad",
+        f"""{PREDICTED_LABELS}
+    x_adv = pgd(model, x, labels, eps, alpha, steps, random_start=True)
+    model.train()
+    loss = F.cross_entropy(model(x), y) + F.cross_entropy(model(x_adv), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()""",
+    ),
+    step_variant(
+        "step_zero_grad_before_attack",
+        """    optimizer.zero_grad()
+    model.eval()
+    with torch.no_grad():
+        labels = model(x).argmax(dim=1) if use_predicted_labels else y
+    x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    for _ in range(steps):
+        x_adv = x_adv.detach().requires_grad_(True)
+        F.cross_entropy(model(x_adv), labels).backward()  # also fills the parameters' .grad
+        x_adv = torch.min(torch.max(x_adv + alpha * x_adv.grad.sign(), x - eps), x + eps).clamp(0, 1)
+    model.train()
+    loss = F.cross_entropy(model(x), y) + F.cross_entropy(model(x_adv.detach()), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()""",
+    ),
+    step_variant(
+        "step_ignores_use_predicted_labels",
+        """x_adv = pgd(model, x, y, eps, alpha, steps, random_start=True)
+    model.train()
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y) + F.cross_entropy(model(x_adv), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()""",
+    ),
+    step_variant(
+        "step_stays_in_eval_mode",
+        f"""{PREDICTED_LABELS}
+    x_adv = pgd(model, x, labels, eps, alpha, steps, random_start=True)
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y) + F.cross_entropy(model(x_adv), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()""",
+    ),
+    step_variant(
+        "step_no_random_start",
+        f"""{PREDICTED_LABELS}
+    x_adv = pgd(model, x, labels, eps, alpha, steps, random_start=False)
+    model.train()
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y) + F.cross_entropy(model(x_adv), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()""",
+    ),
+    step_variant(
+        "step_concatenated_mean",
+        f"""{PREDICTED_LABELS}
+    x_adv = pgd(model, x, labels, eps, alpha, steps, random_start=True)
+    model.train()
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(torch.cat([x, x_adv])), torch.cat([y, y]))
+    loss.backward()
+    optimizer.step()
+    return loss.item()""",
+    ),
+    step_variant(
+        "step_returns_tensor",
+        f"""{PREDICTED_LABELS}
+    x_adv = pgd(model, x, labels, eps, alpha, steps, random_start=True)
+    model.train()
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y) + F.cross_entropy(model(x_adv), y)
+    loss.backward()
+    optimizer.step()
+    return loss""",
+    ),
+    step_variant(
+        "step_forgets_optimizer_step",
+        f"""{PREDICTED_LABELS}
+    x_adv = pgd(model, x, labels, eps, alpha, steps, random_start=True)
+    model.train()
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y) + F.cross_entropy(model(x_adv), y)
+    loss.backward()
+    return loss.item()""",
+    ),
+    # --- questions
+    Wrong("question_fgsm_is_enough", "questions", 'q1_answer = "a"\nq2_answer = "b"\nq3_answer = 1568\n', ("test_q1",)),
+    Wrong(
+        "question_distillation_shrinks",
+        "questions",
+        'q1_answer = "b"\nq2_answer = "a"\nq3_answer = 1568\n',
+        ("test_q2",),
+    ),
+    Wrong(
+        "question_one_query_per_pixel", "questions", 'q1_answer = "b"\nq2_answer = "b"\nq3_answer = 784\n', ("test_q3",)
+    ),
+]
+
+ALTERNATIVES = [
+    # Without a guard a zero gradient gives 0/0 = NaN, but torch.sign(nan) is 0: the example stays
+    # where it is and the result has no NaN, which is all the lab asks.
+    mim_variant(
+        "mim_unguarded_division",
+        "velocity = decay * velocity + grad / grad.abs().flatten(1).sum(dim=1).view(-1, *[1] * (x.dim() - 1))",
+        loses=(),
+    ),
+    Wrong(
+        "fgsm_with_backward_and_sum",
+        "fgsm",
+        """
+def fgsm(model, x, y, eps, targeted=False):
+    mode = model.training
+    model.eval()
+    x_adv = x.detach().clone()
+    x_adv.requires_grad = True
+    F.cross_entropy(model(x_adv), y, reduction="sum").backward()
+    direction = x_adv.grad.sign() * (-1 if targeted else 1)
+    result = torch.clamp(x_adv + eps * direction, min=0.0, max=1.0).detach()
+    if mode:
+        model.train()
+    return result
+""",
+        (),
+    ),
+    Wrong(
+        "pgd_built_on_fgsm",
+        "pgd",
+        """
+def pgd(model, x, y, eps, alpha, steps, random_start=True, targeted=False):
+    x_adv = x.clone()
+    if random_start:
+        x_adv = torch.clamp(x_adv + (torch.rand_like(x) * 2 - 1) * eps, 0, 1)
+    for _ in range(steps):
+        x_adv = fgsm(model, x_adv, y, alpha, targeted=targeted)
+        x_adv = torch.clamp(x_adv, x - eps, x + eps).clamp(0, 1)
+    return x_adv
+""",
+        (),
+    ),
+    Wrong(
+        "mim_mean_abs_normalisation",
+        "mim",
+        """
+def mim(model, x, y, eps, alpha, steps, decay=1.0, random_start=False, targeted=False):
+    was_training = model.training
+    model.eval()
+    delta = torch.zeros_like(x)
+    if random_start:
+        delta = torch.clamp(x + torch.empty_like(x).uniform_(-eps, eps), 0, 1) - x
+    g = torch.zeros_like(x)
+    reduce_dims = list(range(1, x.dim()))
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        loss = F.cross_entropy(model(x + delta), y, reduction="sum")
+        loss.backward()
+        grad = delta.grad.detach()
+        g = decay * g + grad / (grad.abs().mean(dim=reduce_dims, keepdim=True) + 1e-12)
+        step = alpha * g.sign()
+        delta = (delta.detach() - step if targeted else delta.detach() + step).clamp(-eps, eps)
+        delta = (x + delta).clamp(0, 1) - x
+    model.train(was_training)
+    return (x + delta).detach()
+""",
+        (),
+    ),
+    Wrong(
+        "fd_forward_difference_in_place_restored",
+        "finite_difference_gradient",
+        """
+def finite_difference_gradient(f, x, h=1e-3):
+    x = x.clone()
+    base = float(f(x))
+    grad = torch.empty_like(x)
+    for index in np.ndindex(*x.shape):
+        original = x[index].item()
+        x[index] = original + h
+        grad[index] = (float(f(x)) - base) / h
+        x[index] = original
+    return grad
+""",
+        (),
+    ),
+    Wrong(
+        "step_sum_over_concatenation",
+        "adversarial_training_step",
+        """
+def adversarial_training_step(model, optimizer, x, y, eps, alpha, steps, use_predicted_labels=True):
+    if use_predicted_labels:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            target = model(x).max(dim=1).indices
+        model.train(was_training)
+    else:
+        target = y
+    x_adv = pgd(model, x, target, eps, alpha, steps)
+    model.train()
+    model.zero_grad()
+    logits = model(torch.cat([x, x_adv]))
+    loss = F.cross_entropy(logits, torch.cat([y, y]), reduction="sum") / len(x)
+    loss.backward()
+    optimizer.step()
+    return float(loss)
+""",
+        (),
+    ),
+]

@@ -1,0 +1,117 @@
+"""Every lab with a corpus, graded through `python -m autograder grade`.
+
+The reference solution scores full marks, the blank release zero, each realistic mistake
+loses points exactly in the test cells it names, each correct alternative keeps full marks,
+and no feedback file shows what the hidden tests contain.
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.paths import released_notebook, source_notebook
+from tests.grading import load_corpus
+
+LABS = sorted(path.stem for path in (Path(__file__).parent / "corpus").glob("lab*.py"))
+ENTRIES = [(lab, wrong) for lab in LABS for wrong in load_corpus(lab)[0]]
+ALTERNATIVES = [(lab, alternative) for lab in LABS for alternative in load_corpus(lab)[1]]
+HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.DOTALL)
+DEFINED_NAME = re.compile(r"^\s*(?:def|class)\s+([A-Za-z]\w*)", re.MULTILINE)
+
+
+def graded_cells(lab: str) -> list[str]:
+    nb = nbformat.read(source_notebook(lab), as_version=4)
+    return [
+        cell.metadata["nbgrader"]["grade_id"] for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("grade")
+    ]
+
+
+def lost_cells(run, student: str) -> list[str]:
+    return sorted(cell for cell, (score, maximum) in run.scores[student].items() if score != maximum)
+
+
+def hidden_names(lab: str) -> set[str]:
+    """Functions and classes the hidden tests define that appear nowhere in the released lab.
+
+    Seeing one of them in a student's feedback means hidden test source leaked.
+    """
+    source = nbformat.read(source_notebook(lab), as_version=4)
+    released = released_notebook(lab).read_text()
+    names = set()
+    for cell in source.cells:
+        for block in HIDDEN_BLOCK.findall(cell.source):
+            for match in DEFINED_NAME.finditer(block):
+                if match.group(1) not in released:
+                    names.add(match.group(1))
+    return names
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_graded_cell_has_a_score_row(graded_corpus, lab):
+    assert list(graded_corpus(lab).scores["reference"]) == graded_cells(lab)
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_reference_solution_scores_full_marks(graded_corpus, lab):
+    run = graded_corpus(lab)
+    assert lost_cells(run, "reference") == [], run.scores["reference"]
+    assert float(run.grades["reference"]["score"]) == float(run.grades["reference"]["max_score"]) > 0
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_blank_release_scores_zero(graded_corpus, lab):
+    run = graded_corpus(lab)
+    assert all(score == 0 for score, _ in run.scores["blank"].values()), run.scores["blank"]
+    assert float(run.grades["blank"]["score"]) == 0.0
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_corpus_is_realistic_and_well_formed(lab):
+    corpus, alternatives = load_corpus(lab)
+    assert len(corpus) >= 5
+    names = [entry.name for entry in corpus + alternatives]
+    assert len(set(names)) == len(names), "corpus names must be unique"
+    cells = set(graded_cells(lab))
+    for wrong in corpus:
+        assert wrong.loses and set(wrong.loses) <= cells, f"{wrong.name} names unknown cells {wrong.loses}"
+    assert all(not alternative.loses for alternative in alternatives)
+
+
+@pytest.mark.parametrize("lab, wrong", ENTRIES, ids=[f"{lab}-{w.name}" for lab, w in ENTRIES])
+def test_wrong_implementation_loses_points_in_its_cell(graded_corpus, lab, wrong):
+    lost = lost_cells(graded_corpus(lab), wrong.name)
+    assert lost == sorted(wrong.loses), f"{wrong.name} lost points in {lost}, expected {list(wrong.loses)}"
+
+
+@pytest.mark.parametrize("lab, alternative", ALTERNATIVES, ids=[f"{lab}-{w.name}" for lab, w in ALTERNATIVES])
+def test_correct_alternative_keeps_full_marks(graded_corpus, lab, alternative):
+    run = graded_corpus(lab)
+    assert lost_cells(run, alternative.name) == [], run.scores[alternative.name]
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_graded_submissions_report_no_problem(graded_corpus, lab):
+    run = graded_corpus(lab)
+    graded = ["reference", "blank"] + [w.name for w in run.corpus + run.alternatives]
+    assert not set(graded) & set(run.problems), run.problems
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_feedback_for_everyone_without_hidden_tests(graded_corpus, lab):
+    run = graded_corpus(lab)
+    secrets = hidden_names(lab)
+    assert secrets, "expected the hidden tests to define some helper names"
+    for student in ["reference", "blank"] + [w.name for w in run.corpus + run.alternatives]:
+        path = run.out / "feedback" / student / f"{lab}.html"
+        text = path.read_text()
+        assert "HIDDEN TESTS" not in text, path
+        leaked = sorted(name for name in secrets if name in text)
+        assert not leaked, f"{path} shows hidden-test names {leaked}"
+
+
+def test_lab06_feedback_names_the_mistake(graded_corpus):
+    run = graded_corpus("lab06_adversarial")
+    html = (run.out / "feedback" / "mim_batch_l1" / "lab06_adversarial.html").read_text()
+    assert "take the norm of each example separately" in html
