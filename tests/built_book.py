@@ -39,3 +39,13 @@ def test_intro_is_executed_with_a_kernel_free_player():
 def test_lab_pages_offer_colab():
     html = (HTML / "labs" / "lab00_setup" / "lab00_setup.html").read_text()
     assert "colab.research.google.com/github/" in html
+
+
+def test_adversarial_chapter_is_executed_with_tables_figures_and_a_player():
+    html = (HTML / "book" / "06_adversarial.html").read_text()
+    assert "clean test accuracy of model A:" in html  # an executed output
+    assert html.count("<table") >= 10, "the measured results must render as tables"
+    figures = re.findall(r'<img[^>]*src="\.\./_images/[^"]+\.png"', html)
+    assert len(figures) >= 8, f"expected the chapter's figures, found {len(figures)}"
+    assert re.search(r'<input[^>]*type="range"', html), "the epsilon slider needs its frame player"
+    assert html.count("data:image/png;base64") >= 11, "the frame player needs one frame per epsilon"
