@@ -20,7 +20,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     grade.add_argument("lab", metavar="LAB")
     grade.add_argument("--submissions", type=Path, required=True, help="folder of <student_id>.ipynb")
     grade.add_argument("--out", type=Path, required=True, help="folder for grades, scores, feedback, problems")
-    grade.add_argument("-j", "--jobs", type=int, default=1, help="notebooks graded at once")
+    grade.add_argument("-j", "--jobs", type=int, default=1, help="notebooks graded at once, each in its own process")
+    grade.add_argument("--timeout", type=float, default=900, help="wall-clock seconds per notebook (default 900)")
+    grade.add_argument("--memory-mb", type=int, default=6144, help="memory limit per notebook in MiB (default 6144)")
     return parser.parse_args(argv)
 
 
@@ -31,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
 
         labs = [check_lab_name(lab) for lab in args.labs] or all_labs()
         return release(labs, check=args.check)
-    from autograder.grade import grade
+    from autograder.grade import Limits, grade
 
     if args.jobs < 1:
         raise SystemExit("-j must be at least 1")
-    return grade(check_lab_name(args.lab), args.submissions, args.out, jobs=args.jobs)
+    limits = Limits(seconds=args.timeout, memory_mb=args.memory_mb)
+    return grade(check_lab_name(args.lab), args.submissions, args.out, jobs=args.jobs, limits=limits)

@@ -49,7 +49,7 @@ def grade_corpus(lab: str, workdir: Path, extra_submissions: dict[str, str] | No
     for name, text in (extra_submissions or {}).items():
         (submissions / name).write_text(text)
     out = workdir / "out"
-    result = run_grade(lab, submissions, out)
+    result = run_grade(lab, submissions, out, "-j", "2")
     if result.returncode != 0:
         raise AssertionError(f"grade exited {result.returncode}:\n{result.stdout}\n{result.stderr[-4000:]}")
     scores: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)

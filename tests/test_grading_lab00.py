@@ -27,4 +27,6 @@ def test_feedback_shows_the_message_a_student_acts_on(lab00_grading):
 
 def test_summary_line(lab00_grading):
     total = 4 + len(CORPUS) + len(ALTERNATIVES)  # reference, blank, two broken files
-    assert re.search(rf"graded {total} submissions of lab00_setup in [\d.]+ s; 2 problems", lab00_grading.stdout)
+    assert re.search(
+        rf"graded {total} submissions of lab00_setup in [\d.]+ s with 2 at a time; 2 problems", lab00_grading.stdout
+    )
