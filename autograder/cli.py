@@ -18,7 +18,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     grade = commands.add_parser("grade", help="autograde a folder of <student_id>.ipynb submissions")
     grade.add_argument("lab", metavar="LAB")
-    grade.add_argument("--submissions", type=Path, required=True, help="folder of <student_id>.ipynb")
+    grade.add_argument(
+        "--submissions", type=Path, required=True, help="folder or zip: <student_id>.ipynb, nbgrader, Canvas or Moodle"
+    )
+    grade.add_argument("--name-pattern", help="regex with a student_id group, matched against each notebook's path")
     grade.add_argument("--out", type=Path, required=True, help="folder for grades, scores, feedback, problems")
     grade.add_argument("-j", "--jobs", type=int, default=1, help="notebooks graded at once, each in its own process")
     grade.add_argument("--timeout", type=float, default=900, help="wall-clock seconds per notebook (default 900)")
@@ -38,4 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         raise SystemExit("-j must be at least 1")
     limits = Limits(seconds=args.timeout, memory_mb=args.memory_mb)
-    return grade(check_lab_name(args.lab), args.submissions, args.out, jobs=args.jobs, limits=limits)
+    return grade(
+        check_lab_name(args.lab),
+        args.submissions,
+        args.out,
+        jobs=args.jobs,
+        limits=limits,
+        name_pattern=args.name_pattern,
+    )

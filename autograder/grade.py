@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -38,34 +37,10 @@ from sqlalchemy.exc import SAWarning
 from tqdm import tqdm
 
 from autograder.course import open_course
+from autograder.intake import Submission, collect_submissions
 from autograder.paths import source_notebook
 from autograder.worker import Request, Result
 from dlcourse.config import QUICK_ENV_VAR
-
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
-
-
-@dataclass
-class Submission:
-    student_id: str
-    path: Path
-    problem: str | None = None  # set when the file cannot be graded at all
-
-
-def find_submissions(folder: Path) -> list[Submission]:
-    """Every ``<student_id>.ipynb`` in ``folder``, in name order."""
-    if not folder.is_dir():
-        raise SystemExit(f"--submissions {folder}: not a folder of <student_id>.ipynb files")
-    submissions = []
-    for path in sorted(folder.glob("*.ipynb")):
-        submission = Submission(path.stem, path)
-        if not STUDENT_ID.match(path.stem):
-            submission.problem = (
-                f"file name {path.name!r} is not a usable student id (letters, digits, . _ @ + -); "
-                "not graded, rename it and grade again"
-            )
-        submissions.append(submission)
-    return submissions
 
 
 def graded_cell_ids(lab: str) -> list[str]:
@@ -186,14 +161,24 @@ def grade_all(lab: str, submissions: list[Submission], work: Path, out_dir: Path
     return template / "gradebook.db", results
 
 
-def grade(lab: str, submissions_dir: Path, out_dir: Path, jobs: int = 1, limits: Limits | None = None) -> int:
-    """Grade every submission of ``lab``, ``jobs`` notebooks at a time; return 0 when every student got a row."""
+def grade(
+    lab: str,
+    submissions_dir: Path,
+    out_dir: Path,
+    jobs: int = 1,
+    limits: Limits | None = None,
+    name_pattern: str | None = None,
+) -> int:
+    """Grade every submission of ``lab``, ``jobs`` notebooks at a time; return 0 when every student got a row.
+
+    ``submissions_dir`` is a folder or a zip in any layout :mod:`autograder.intake` reads.
+    """
     os.environ.update(GRADING_ENVIRONMENT)
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out_dir / "feedback", ignore_errors=True)
-    submissions = find_submissions(submissions_dir)
     with tempfile.TemporaryDirectory(prefix="dlcourse-grade-") as tmp:
+        submissions, notes = collect_submissions(submissions_dir, Path(tmp), name_pattern)
         database, results = grade_all(lab, submissions, Path(tmp), out_dir, jobs, limits or Limits())
         order = {submission.student_id: index for index, submission in enumerate(submissions)}
         results.sort(key=lambda result: order[result.student_id])
@@ -203,7 +188,8 @@ def grade(lab: str, submissions_dir: Path, out_dir: Path, jobs: int = 1, limits:
             merge_into_gradebook(gradebook, lab, results)
             CsvExportPlugin(to=str(out_dir / "grades.csv")).export(gradebook)
             rows = score_rows(gradebook, lab, [s.student_id for s in submissions])
-    problems = [[result.student_id, result.problem] for result in results if result.problem]
+    problems = [list(note) for note in notes]
+    problems += [[result.student_id, result.problem] for result in results if result.problem]
     write_csv(out_dir / "scores.csv", ["student_id", "grade_id", "score", "max_score"], rows)
     write_csv(out_dir / "problems.csv", ["student_id", "problem"], problems)
     elapsed = time.perf_counter() - started
