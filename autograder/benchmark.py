@@ -1,16 +1,16 @@
 """Grading speed: ``python -m autograder.benchmark LAB [--copies 20] [--jobs 1 2]``.
 
-Grades ``copies`` copies of the lab's reference solution at each ``-j`` value and prints
-seconds per submission, the speed-up over ``-j 1``, and the grading overhead per notebook
-beyond executing it (the reference executed alone with nbclient, in quick mode, one thread).
-A measurement to run by hand, not a timed test.
+Grades ``copies`` copies of the lab's reference solution with ``python -m autograder grade``
+at each ``-j`` value and prints seconds per submission, the speed-up over ``-j 1``, and the
+grading overhead per notebook beyond executing it (the reference executed alone with
+nbclient, in quick mode, one thread). A measurement to run by hand, not a timed test.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,8 +19,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from autograder.grade import GRADING_ENVIRONMENT, grade
-from autograder.paths import check_lab_name, source_notebook
+from autograder.grade import GRADING_ENVIRONMENT
+from autograder.paths import REPO_ROOT, check_lab_name, source_notebook
 
 
 def reference_submission(lab: str) -> nbformat.NotebookNode:
@@ -41,16 +41,16 @@ def execution_seconds(lab: str, repeats: int = 3) -> float:
 
 
 def grading_seconds(lab: str, copies: int, jobs: int) -> float:
+    """Wall time of ``python -m autograder grade`` on ``copies`` copies of the reference, start to end."""
     with tempfile.TemporaryDirectory() as folder:
         submitted = Path(folder) / "submitted"
         submitted.mkdir()
         for index in range(copies):
             nbformat.write(reference_submission(lab), submitted / f"student{index:03d}.ipynb")
+        command = [sys.executable, "-m", "autograder", "grade", lab, "--submissions", str(submitted)]
         started = time.perf_counter()
-        grade(lab, submitted, Path(folder) / "out", jobs=jobs)
-        elapsed = time.perf_counter() - started
-        shutil.rmtree(submitted)
-    return elapsed
+        subprocess.run(command + ["--out", str(Path(folder) / "out"), "-j", str(jobs)], check=True, cwd=REPO_ROOT)
+        return time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     grade.add_argument("--out", type=Path, required=True, help="folder for grades, scores, feedback, problems")
     grade.add_argument("-j", "--jobs", type=int, default=1, help="notebooks graded at once, each in its own process")
     grade.add_argument("--timeout", type=float, default=900, help="wall-clock seconds per notebook (default 900)")
+    grade.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (default 300)")
     grade.add_argument("--memory-mb", type=int, default=6144, help="memory limit per notebook in MiB (default 6144)")
+    grade.add_argument("--cluster", metavar="ADDRESS", help="grade on a Dask scheduler, e.g. tcp://host:8786")
     return parser.parse_args(argv)
 
 
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.jobs < 1:
         raise SystemExit("-j must be at least 1")
-    limits = Limits(seconds=args.timeout, memory_mb=args.memory_mb)
+    limits = Limits(seconds=args.timeout, cell_seconds=args.cell_timeout, memory_mb=args.memory_mb)
     return grade(
         check_lab_name(args.lab),
         args.submissions,
@@ -48,4 +50,5 @@ def main(argv: list[str] | None = None) -> int:
         jobs=args.jobs,
         limits=limits,
         name_pattern=args.name_pattern,
+        cluster=args.cluster,
     )

@@ -7,17 +7,21 @@ Outputs, all under ``--out DIR``:
 - ``feedback/<student_id>/LAB.html``: the student's notebook with scores, without hidden tests;
 - ``problems.csv``: ``student_id,problem`` for every submission not graded normally.
 
+- ``report.html``: score distributions per graded cell, the problems, timings.
+
 Each notebook is graded in a process of its own (``autograder.worker``) with a
-wall-clock limit for the whole notebook and a memory limit, ``-j N`` at a time;
-each worker has its own copy of the course, and the parent merges their scores
-into one gradebook. Course folders and gradebooks live in a temporary folder
-that is removed afterwards, never in the repository.
+wall-clock limit for the whole notebook, one per cell and a memory limit, ``-j N``
+at a time on this machine or on the workers of a Dask cluster (``--cluster``); each
+worker has its own copy of the course, and the parent merges their scores into one
+gradebook. Course folders and gradebooks live in a temporary folder that is removed
+afterwards, never in the repository.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -26,6 +30,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,9 +43,18 @@ from tqdm import tqdm
 
 from autograder.course import open_course
 from autograder.intake import Submission, collect_submissions
-from autograder.paths import source_notebook
-from autograder.worker import Request, Result
+from autograder.paths import REPO_ROOT, source_notebook
+from autograder.release import colab_cells
+from autograder.report import write_report
+from autograder.restore import load_submission
+from autograder.worker import STUDENT_RELEASE, Request, Result, serve_request
 from dlcourse.config import QUICK_ENV_VAR
+
+# Kernels inherit these. One thread per notebook: the labs' models are small, and two
+# threads fighting another process for two cores made a lab run 8x slower than one thread.
+GRADING_ENVIRONMENT = {QUICK_ENV_VAR: "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+FORK_SERVER = multiprocessing.get_context("forkserver")
+FORK_SERVER.set_forkserver_preload(["autograder.worker"])
 
 
 def graded_cell_ids(lab: str) -> list[str]:
@@ -53,43 +67,76 @@ def graded_cell_ids(lab: str) -> list[str]:
     ]
 
 
-def readable_notebook_error(path: Path) -> str | None:
-    """Why ``path`` is not a notebook nbgrader can read, or None when it is one."""
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception as error:  # any parse failure is the student's problem, not the batch's
-        return f"not a readable notebook ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
-    if not nb.cells:
-        return "the notebook has no cells"
-    return None
-
-
 @dataclass
 class Limits:
-    """What one notebook may use: wall-clock seconds for the whole notebook, and memory."""
+    """What one notebook may use: wall-clock seconds for the whole notebook and per cell, and memory."""
 
     seconds: float = 900.0
+    cell_seconds: int = 300
     memory_mb: int | None = 6144
+
+    @property
+    def kill_after(self) -> float:
+        """When the worker itself is killed: the notebook's deadline plus time to write feedback."""
+        return self.seconds + 60
+
+
+def start_worker(request_path: Path, log_path: Path):
+    """A process grading ``request_path``: forked from a server that has the grader imported already
+    (a second saved per notebook), or, where forking is not allowed (a daemonic Dask worker), a new
+    interpreter. Either way it leads its own session, so killing the group stops it and its kernel."""
+    if not multiprocessing.current_process().daemon:
+        process = FORK_SERVER.Process(target=serve_request, args=(str(request_path), str(log_path)))
+        process.start()
+        return process
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), environment.get("PYTHONPATH")]))
+    with log_path.open("w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "autograder.worker", str(request_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+            env=environment,
+        )
+
+
+def wait_for(process, seconds: float) -> int | None:
+    """The exit code, or None when the process still runs after ``seconds``."""
+    if isinstance(process, subprocess.Popen):
+        try:
+            return process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            return None
+    process.join(seconds)
+    return process.exitcode
+
+
+def kill(process) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()  # it had not made its own session yet
+    wait_for(process, 30)
 
 
 def run_worker(request: Request, limits: Limits) -> Result:
     """Grade one submission in its own process, killing it (and its kernel) past the time limit."""
     request_path = Path(request.result).with_suffix(".request.json")
+    log_path = Path(request.result).with_suffix(".log")
     request_path.write_text(json.dumps(asdict(request)))
-    command = [sys.executable, "-m", "autograder.worker", str(request_path)]
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        _, stderr = process.communicate(timeout=limits.seconds)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        return Result(request.student_id, problem=f"stopped after {limits.seconds:g} s, the time limit per notebook")
+    process = start_worker(request_path, log_path)
+    exit_code = wait_for(process, limits.kill_after)
+    if exit_code is None:
+        kill(process)
+        killed = f"grading stopped after {limits.kill_after:g} s and killed"
+        return Result(request.student_id, problems=[killed], seconds=limits.kill_after)
     result_path = Path(request.result)
-    if process.returncode != 0 or not result_path.exists():
-        last = [line for line in stderr.splitlines() if line.strip()][-1:] or ["no message"]
-        return Result(request.student_id, problem=f"grading process died (exit {process.returncode}): {last[0][:300]}")
+    if exit_code != 0 or not result_path.exists():
+        lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
+        last = [line for line in lines if line.strip()][-1:] or ["no message"]
+        problem = f"grading process died (exit {exit_code}): {last[0][:300]}"
+        return Result(request.student_id, problems=[problem])
     return Result(**json.loads(result_path.read_text()))
 
 
@@ -126,39 +173,73 @@ def score_rows(gradebook: Gradebook, lab: str, student_ids: list[str]) -> list[l
     return rows
 
 
-# Kernels inherit these. One thread per notebook: the labs' models are small, and two
-# threads fighting another process for two cores made a lab run 8x slower than one thread.
-GRADING_ENVIRONMENT = {QUICK_ENV_VAR: "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+def write_student_release(course_root: Path, lab: str) -> None:
+    """The notebook exactly as students got it (nbgrader's release with the Colab cells), for restoring."""
+    nb = nbformat.read(course_root / "release" / lab / f"{lab}.ipynb", as_version=4)
+    nb.cells = colab_cells(lab) + nb.cells
+    nbformat.write(nb, course_root / STUDENT_RELEASE)
 
 
-def grade_all(lab: str, submissions: list[Submission], work: Path, out_dir: Path, jobs: int, limits: Limits):
-    """Grade the readable submissions ``jobs`` at a time; a result (or a problem) for every one."""
-    template = work / "template"
-    open_course(template, lab)
-    (work / "results").mkdir()
-    results: list[Result] = []
-    pending = []
+def private_folders(submissions_root: Path, work: Path, out_dir: Path) -> list[str]:
+    """Folders a student's code may not read: other submissions, the grader's files, the sources."""
+    folders = [submissions_root, work, out_dir, *(REPO_ROOT / name for name in ("solutions", "tests", "autograder"))]
+    return [str(Path(folder).resolve()) for folder in folders]
+
+
+def requests_for(lab: str, submissions: list[Submission], work: Path, out_dir: Path, limits: Limits, private):
+    """A worker request for each submission that can be read; a result with its problem for the others."""
+    requests, unreadable = [], []
     for submission in submissions:
-        reason = submission.problem or readable_notebook_error(submission.path)
-        if reason:
-            results.append(Result(submission.student_id, problem=reason))
+        nb, notes = (None, [submission.problem]) if submission.problem else load_submission(submission.path)
+        if nb is None:
+            unreadable.append(Result(submission.student_id, problems=notes))
             continue
-        pending.append(
+        requests.append(
             Request(
                 lab=lab,
                 student_id=submission.student_id,
-                notebook=str(submission.path),
-                template=str(template),
-                feedback=str(out_dir / "feedback" / submission.student_id / f"{lab}.html"),
+                notebook=str(submission.path.resolve()),
+                template=str(work / "template"),
+                feedback=str((out_dir / "feedback" / submission.student_id / f"{lab}.html").resolve()),
                 result=str(work / "results" / f"{submission.student_id}.json"),
                 memory_limit_mb=limits.memory_mb,
+                seconds=limits.seconds,
+                cell_seconds=limits.cell_seconds,
+                private=private,
+                environment=GRADING_ENVIRONMENT,
             )
         )
+    return requests, unreadable
+
+
+def run_requests(requests: list[Request], limits: Limits, jobs: int, cluster: str | None) -> Iterator[Result]:
+    """Results in the order they finish: ``jobs`` worker processes here, or on a Dask cluster."""
+    if cluster:
+        from dask.distributed import Client
+        from dask.distributed import as_completed as finished
+
+        with Client(cluster) as client:
+            yield from (
+                future.result() for future in finished(client.map(run_worker, requests, limits=limits, pure=False))
+            )
+        return
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run_worker, request, limits) for request in pending]
-        for future in tqdm(as_completed(futures), total=len(futures), desc=f"grading {lab}", unit="notebook"):
-            results.append(future.result())
-    return template / "gradebook.db", results
+        yield from (future.result() for future in as_completed([pool.submit(run_worker, r, limits) for r in requests]))
+
+
+def grade_all(lab, submissions, submissions_root, work, out_dir, jobs, limits, cluster=None) -> list[Result]:
+    """Grade the readable submissions; a result (or a problem) for every one."""
+    open_course(work / "template", lab)
+    write_student_release(work / "template", lab)
+    (work / "results").mkdir()
+    requests, results = requests_for(
+        lab, submissions, work, out_dir, limits, private_folders(submissions_root, work, out_dir)
+    )
+    progress = tqdm(
+        run_requests(requests, limits, jobs, cluster), total=len(requests), desc=f"grading {lab}", unit="notebook"
+    )
+    results += list(progress)
+    return results
 
 
 def grade(
@@ -168,21 +249,27 @@ def grade(
     jobs: int = 1,
     limits: Limits | None = None,
     name_pattern: str | None = None,
+    cluster: str | None = None,
 ) -> int:
     """Grade every submission of ``lab``, ``jobs`` notebooks at a time; return 0 when every student got a row.
 
-    ``submissions_dir`` is a folder or a zip in any layout :mod:`autograder.intake` reads.
+    ``submissions_dir`` is a folder or a zip in any layout :mod:`autograder.intake` reads;
+    ``cluster`` the address of a Dask scheduler whose workers see the same files.
     """
     os.environ.update(GRADING_ENVIRONMENT)
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out_dir / "feedback", ignore_errors=True)
-    with tempfile.TemporaryDirectory(prefix="dlcourse-grade-") as tmp:
-        submissions, notes = collect_submissions(submissions_dir, Path(tmp), name_pattern)
-        database, results = grade_all(lab, submissions, Path(tmp), out_dir, jobs, limits or Limits())
+    # on a cluster the work folder must be visible to every worker: keep it next to the results
+    work_parent = out_dir.resolve() if cluster else None
+    with tempfile.TemporaryDirectory(prefix="dlcourse-grade-", dir=work_parent) as tmp:
+        work = Path(tmp)
+        submissions, notes = collect_submissions(submissions_dir, work, name_pattern)
+        root = submissions_dir.resolve()
+        results = grade_all(lab, submissions, root, work, out_dir, jobs, limits or Limits(), cluster)
         order = {submission.student_id: index for index, submission in enumerate(submissions)}
         results.sort(key=lambda result: order[result.student_id])
-        with Gradebook(f"sqlite:///{database}") as gradebook, warnings.catch_warnings():
+        with Gradebook(f"sqlite:///{work / 'template' / 'gradebook.db'}") as gradebook, warnings.catch_warnings():
             # nbgrader's add_submission builds objects under SQLAlchemy's autoflush and warns; harmless
             warnings.simplefilter("ignore", SAWarning)
             merge_into_gradebook(gradebook, lab, results)
@@ -193,8 +280,23 @@ def grade(
     write_csv(out_dir / "scores.csv", ["student_id", "grade_id", "score", "max_score"], rows)
     write_csv(out_dir / "problems.csv", ["student_id", "problem"], problems)
     elapsed = time.perf_counter() - started
-    print(
-        f"graded {len(submissions)} submissions of {lab} in {elapsed:.1f} s with {jobs} at a time; "
-        f"{len(problems)} problems (see {out_dir / 'problems.csv'})"
-    )
+    seconds = {result.student_id: result.seconds for result in results}
+    report = write_report(out_dir, lab, rows, problems, seconds, elapsed, jobs)
+    print(summary(lab, rows, problems, elapsed, jobs, cluster))
+    print(f"report: {report}")
     return 0
+
+
+def summary(lab: str, rows: list[list], problems: list[list], elapsed: float, jobs: int, cluster: str | None) -> str:
+    """What the instructor reads at the end of a run."""
+    totals: dict[str, float] = {}
+    maximum: dict[str, float] = {}
+    for student, grade_id, score, max_score in rows:
+        totals[student] = totals.get(student, 0.0) + score
+        maximum[grade_id] = max_score
+    mean = sum(totals.values()) / len(totals) if totals else 0.0
+    where = f"on {cluster}" if cluster else f"{jobs} at a time"
+    return (
+        f"graded {len(totals)} submissions of {lab} in {elapsed:.1f} s ({where}); "
+        f"mean {mean:.2f} of {sum(maximum.values()):g} points; {len(problems)} problems (see problems.csv)"
+    )

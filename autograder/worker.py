@@ -2,15 +2,19 @@
 
 The parent (:mod:`autograder.grade`) prepares a template course once (the lab
 generated into a fresh gradebook). Each worker copies that template into its own
-folder, autogrades one notebook with nbgrader, writes the feedback page, and
-reports the per-cell scores as JSON. No two processes ever write the same SQLite
-file; the parent merges the reports into one gradebook at the end.
+folder, restores the submission's structure (:mod:`autograder.restore`), autogrades
+it with nbgrader under :class:`autograder.execute.GuardedExecute` (deadline, dead
+kernels, output floods, tampering guard), removes leaked hidden test code from the
+outputs, writes the feedback page, and reports the per-cell scores and every problem
+as JSON. No two processes ever write the same SQLite file; the parent merges the
+reports into one gradebook at the end.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import resource
 import shutil
 import sys
@@ -19,11 +23,20 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import nbformat
+from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+from traitlets.config import Config
 
 from autograder.course import load_config, put_scripts_on_path
+from autograder.execute import GuardedExecute
+from autograder.restore import load_submission, restore_submission
+from autograder.tampering import hidden_test_lines, remove_hidden_test_leaks, suspicious_code
+
+STUDENT_RELEASE = "student_release.ipynb"  # in the template course: the lab as students got it
 
 
 @dataclass
@@ -35,14 +48,23 @@ class Request:
     feedback: str  # where the feedback page goes
     result: str  # where the Result JSON goes
     memory_limit_mb: int | None = None
+    seconds: float = 900.0  # for the whole notebook
+    cell_seconds: int = 300  # for any one cell
+    private: list[str] = field(default_factory=list)  # folders the student's code may not read
+    environment: dict[str, str] = field(default_factory=dict)  # variables for the worker and its kernel
 
 
 @dataclass
 class Result:
     student_id: str
     scores: dict[str, float] = field(default_factory=dict)  # grade_id -> score
-    problem: str | None = None
+    problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def problem(self) -> str | None:
+        """All problems as one line of ``problems.csv``, or None."""
+        return "; ".join(self.problems) or None
 
 
 def last_error_line(result: dict) -> str:
@@ -63,28 +85,89 @@ def limit_memory(megabytes: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
-def autograde(request: Request, course_root: Path) -> Result:
+def grading_config(request: Request, course_root: Path, home: Path) -> Config:
+    """The course configuration with GuardedExecute in place of nbgrader's Execute."""
+    config = load_config(course_root)
+    config.Autograde.autograde_preprocessors = [
+        GuardedExecute,
+        IgnorePattern,
+        ClearMetadataPreprocessor,
+        LimitOutput,
+        SaveAutoGrades,
+        AssignLatePenalties,
+        CheckCellMetadata,
+    ]
+    lab, student = request.lab, request.student_id
+    config.Execute.timeout = request.cell_seconds
+    config.GuardedExecute.deadline = time.time() + request.seconds
+    config.GuardedExecute.report = str(course_root.parent / "guard.json")
+    working = [course_root / folder / student / lab for folder in ("submitted", "autograded")]
+    config.GuardedExecute.writable = [str(path) for path in [*working, home, Path("/dev/null"), Path("/dev/shm")]]
+    config.GuardedExecute.unreadable = [str(course_root), *request.private]
+    return config
+
+
+def private_home(folder: Path) -> Path:
+    """HOME, TMPDIR and matplotlib's cache for the kernel, inside the worker's folder."""
+    home = folder / "home"
+    (home / "tmp").mkdir(parents=True)
+    os.environ.update(HOME=str(home), TMPDIR=str(home / "tmp"), MPLCONFIGDIR=str(home / ".matplotlib"))
+    return home
+
+
+def prepare(request: Request, course_root: Path) -> tuple[Path | None, list[str]]:
+    """Read and restore the submission into ``submitted/``; (its path or None, notes)."""
+    nb, notes = load_submission(Path(request.notebook))
+    if nb is None:
+        return None, notes
+    lab = request.lab
+    release = nbformat.read(course_root / STUDENT_RELEASE, as_version=4)
+    notes += restore_submission(nb, release)
+    notes += suspicious_code(nb)
+    target = course_root / "submitted" / request.student_id / lab / f"{lab}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    return target, notes
+
+
+def remove_leaks(course_root: Path, lab: str, student: str) -> list[str]:
+    """Take hidden test code out of the graded notebook's outputs before the feedback is made."""
+    graded = course_root / "autograded" / student / lab / f"{lab}.ipynb"
+    source = nbformat.read(course_root / "source" / lab / f"{lab}.ipynb", as_version=4)
+    release = nbformat.read(course_root / STUDENT_RELEASE, as_version=4)
+    nb = nbformat.read(graded, as_version=4)
+    notes = remove_hidden_test_leaks(nb, hidden_test_lines(source, release))
+    if notes:
+        nbformat.write(nb, graded)
+    return notes
+
+
+def autograde(request: Request, course_root: Path, home: Path) -> Result:
     lab, student = request.lab, request.student_id
     result = Result(student)
-    target = course_root / "submitted" / student / lab / f"{lab}.ipynb"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(request.notebook, target)
-    config = load_config(course_root)
+    target, result.problems = prepare(request, course_root)
+    if target is None:
+        return result
+    config = grading_config(request, course_root, home)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     api.log.setLevel(logging.ERROR)
     with Gradebook(api.coursedir.db_url) as gradebook:
         gradebook.update_or_create_student(student)
     outcome = api.autograde(lab, student, force=True, create=True)
+    guard_report = course_root.parent / "guard.json"
+    if guard_report.exists():
+        result.problems += json.loads(guard_report.read_text())
     if not outcome["success"]:
-        result.problem = f"autograding failed: {last_error_line(outcome)}"
+        result.problems.append(f"autograding failed: {last_error_line(outcome)}")
         return result
     with Gradebook(api.coursedir.db_url) as gradebook:
         notebook = gradebook.find_submission_notebook(lab, lab, student)
         result.scores = {grade.name: float(grade.score) for grade in notebook.grades}
+    result.problems += remove_leaks(course_root, lab, student)
     outcome = api.generate_feedback(lab, student, force=True)
     html = course_root / "feedback" / student / lab / f"{lab}.html"
     if not outcome["success"] or not html.exists():
-        result.problem = f"graded, but feedback failed: {last_error_line(outcome)}"
+        result.problems.append(f"graded, but feedback failed: {last_error_line(outcome)}")
         return result
     Path(request.feedback).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(html, request.feedback)
@@ -98,16 +181,26 @@ def run(request: Request) -> Result:
     with tempfile.TemporaryDirectory(prefix=f"dlcourse-{request.student_id}-") as tmp:
         course_root = Path(tmp) / "course"
         shutil.copytree(request.template, course_root)
-        result = autograde(request, course_root)
+        result = autograde(request, course_root, private_home(Path(tmp)))
     result.seconds = time.perf_counter() - started
     return result
 
 
 def main(argv: list[str]) -> int:
     request = Request(**json.loads(Path(argv[0]).read_text()))
+    os.environ.update(request.environment)
     result = run(request)
     Path(request.result).write_text(json.dumps(asdict(result)))
     return 0
+
+
+def serve_request(request_path: str, log_path: str) -> None:
+    """Entry point of a worker forked by the parent's fork server: own session, output to a log."""
+    os.setsid()
+    with open(os.devnull, "wb") as devnull, open(log_path, "wb") as log:
+        os.dup2(devnull.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    sys.exit(main([request_path]))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ loses points exactly in the test cells it names, each correct alternative keeps 
 and no feedback file shows what the hidden tests contain.
 """
 
+import importlib
 import re
 from pathlib import Path
 
@@ -93,9 +94,14 @@ def test_correct_alternative_keeps_full_marks(graded_corpus, lab, alternative):
 
 @pytest.mark.parametrize("lab", LABS)
 def test_graded_submissions_report_no_problem(graded_corpus, lab):
+    """Honest submissions raise no problem; a corpus entry that cheats is flagged as its FLAGGED entry says."""
     run = graded_corpus(lab)
+    flagged = getattr(importlib.import_module(f"tests.corpus.{lab}"), "FLAGGED", {})
     graded = ["reference", "blank"] + [w.name for w in run.corpus + run.alternatives]
-    assert not set(graded) & set(run.problems), run.problems
+    honest = set(graded) - set(flagged)
+    assert not honest & set(run.problems), run.problems
+    for name, phrase in flagged.items():
+        assert any(phrase in problem for problem in run.problems.get(name, [])), (name, run.problems.get(name))
 
 
 @pytest.mark.parametrize("lab", LABS)

@@ -552,7 +552,19 @@ def finite_difference_gradient(f, x, h=1e-3):
     Wrong(
         "question_one_query_per_pixel", "questions", 'q1_answer = "b"\nq2_answer = "b"\nq3_answer = 784\n', ("test_q3",)
     ),
+    # A cheat, not a mistake: answers equal to everything must still lose (the checks want a str / an int).
+    Wrong(
+        "question_always_equal",
+        "questions",
+        "class Anything(str):\n    def __eq__(self, other):\n        return True\n\n    __hash__ = str.__hash__\n\n\n"
+        "class AnyInt(int):\n    def __eq__(self, other):\n        return True\n\n    __hash__ = int.__hash__\n\n\n"
+        'q1_answer = Anything("b?")\nq2_answer = Anything("b?")\nq3_answer = AnyInt(7)\n',
+        ("test_q1", "test_q2", "test_q3"),
+    ),
 ]
+
+# Entries that cheat rather than err: the grader must flag them in problems.csv with this phrase.
+FLAGGED = {"question_always_equal": "with its own __eq__"}
 
 ALTERNATIVES = [
     # Without a guard a zero gradient gives 0/0 = NaN, but torch.sign(nan) is 0: the example stays

@@ -1,0 +1,184 @@
+"""nbgrader's Execute step, made safe for hundreds of unknown notebooks.
+
+:class:`GuardedExecute` replaces ``nbgrader.preprocessors.Execute`` in the worker. On top
+of running each cell it
+
+- keeps a deadline for the whole notebook: a cell may run only until it, and cells after
+  it are marked "not run", so the tests that ran before still count;
+- survives a dead kernel (out of memory, ``os._exit``): the cell that killed it and every
+  later cell get an error output instead of the batch failing;
+- cuts floods of printed output, keeping the start and the end;
+- runs :mod:`autograder.kernel_guard` in the kernel before every code cell and after the
+  last one.
+
+What it finds goes to the JSON file ``report`` as sentences for ``problems.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import queue
+import time
+from pathlib import Path
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.preprocessors import Execute
+from traitlets import Float, Integer, List, Unicode
+
+import autograder.kernel_guard
+
+GUARD_SOURCE = Path(autograder.kernel_guard.__file__).read_text()
+INSTALL = """\
+def _dlcourse_boot(source, writable, unreadable):
+    import sys, types
+    module = types.ModuleType("_dlcourse_guard")
+    exec(compile(source, "_dlcourse_guard", "exec"), module.__dict__)
+    sys.modules["_dlcourse_guard"] = module
+    module.install(writable, unreadable)
+_dlcourse_boot({source!r}, {writable!r}, {unreadable!r})
+del _dlcourse_boot
+"""
+CHECKPOINT = '__import__("sys").modules["_dlcourse_guard"].checkpoint({test})'
+
+
+def error_output(name: str, message: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
+
+
+def is_test_cell(cell: NotebookNode) -> bool:
+    return utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+def cut_text(text: str, limit: int) -> str:
+    """Keep the first and last ``limit // 2`` characters of ``text``."""
+    half = limit // 2
+    return f"{text[:half]}\n... {len(text) - 2 * half} characters cut by the grader ...\n{text[-half:]}"
+
+
+class GuardedExecute(Execute):
+    deadline = Float(0.0, help="time.time() after which no cell may run (0: no deadline)").tag(config=True)
+    report = Unicode("", help="JSON file the findings are written to").tag(config=True)
+    writable = List(Unicode(), help="folders student code may write to").tag(config=True)
+    unreadable = List(Unicode(), help="folders student code may not read").tag(config=True)
+    max_output_chars = Integer(20_000, help="printed characters kept per cell").tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        self.findings: list[str] = []
+        self.stopped: str | None = None
+        self.guarded = False
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            if self.report:
+                Path(self.report).write_text(json.dumps(self.findings))
+
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        if self.deadline:
+            remaining = max(1, math.ceil(self.deadline - time.time()))
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        return timeout
+
+    def find(self, message: str) -> None:
+        if message not in self.findings:
+            self.findings.append(message)
+
+    async def _async_run_quietly(self, code: str, timeout: float = 120) -> tuple[str, str | None]:
+        """Run ``code`` outside the notebook and its history; return (stdout, error or None)."""
+        msg_id = self.kc.execute(code, store_history=False, allow_stdin=False)
+        stdout, error = [], None
+        ends = time.monotonic() + timeout
+        while True:
+            msg = await self.kc.get_iopub_msg(timeout=max(0.1, ends - time.monotonic()))
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream" and content["name"] == "stdout":
+                stdout.append(content["text"])
+            elif kind == "error":
+                error = f"{content['ename']}: {content['evalue']}"
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+        while (await self.kc.get_shell_msg(timeout=max(0.1, ends - time.monotonic())))["parent_header"].get(
+            "msg_id"
+        ) != msg_id:
+            pass
+        return "".join(stdout), error
+
+    run_quietly = run_sync(_async_run_quietly)
+
+    def guard(self, code: str) -> None:
+        try:
+            stdout, error = self.run_quietly(code)
+        except queue.Empty:
+            self.find("the kernel stopped answering the grader's checks")
+            return
+        if error:
+            self.find(f"the grader's checks failed in the kernel ({error}); check by hand for tampering")
+            return
+        for line in stdout.splitlines():
+            if line.startswith("["):
+                for message in json.loads(line):
+                    self.find(message)
+
+    def install_guard(self) -> None:
+        self.guarded = True
+        self.guard(INSTALL.format(source=GUARD_SOURCE, writable=list(self.writable), unreadable=list(self.unreadable)))
+
+    def preprocess_cell(self, cell, resources, index):
+        cell, resources = self.run_cell(cell, resources, index)
+        if index == len(self.nb.cells) - 1 and self.guarded and not self.stopped:
+            self.guard(CHECKPOINT.format(test=False))  # what the last cells did
+        return cell, resources
+
+    def run_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not cell.source.strip():
+            return cell, resources
+        if self.stopped is None and self.deadline and time.time() >= self.deadline:
+            self.stopped = "not run: the notebook reached its time limit before this cell"
+            self.find(f"reached the time limit per notebook at cell {index}; later cells were not run")
+        if self.stopped:
+            cell.outputs = [error_output("NotRun", self.stopped)]
+            return cell, resources
+        if not self.guarded:
+            self.install_guard()
+        self.guard(CHECKPOINT.format(test=is_test_cell(cell)))
+        limit, started = self._get_timeout(cell), time.time()
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            cell.outputs.append(error_output("DeadKernel", "the kernel died while running this cell"))
+            self.stopped = "not run: the kernel died in an earlier cell"
+            self.find(f"the kernel died in cell {index} (out of memory, or the process exited); later cells not run")
+            return cell, resources
+        except CellTimeoutError:  # the kernel runs but no longer sends output: its own machinery is broken
+            cell.outputs.append(error_output("KernelBroken", "the kernel stopped responding in this cell"))
+            self.stopped = "not run: the kernel stopped responding in an earlier cell"
+            self.find(f"the kernel stopped responding in cell {index}; later cells not run")
+            return cell, resources
+        self.note_timeout(cell, index, time.time() - started, limit)
+        if any(output.get("ename") == "MemoryError" for output in cell.outputs):
+            self.find(f"ran out of memory in cell {index} (the limit per notebook)")
+        self.limit_output(cell, index)
+        return cell, resources
+
+    def note_timeout(self, cell, index: int, seconds: float, limit: int | None) -> None:
+        if limit is None or seconds < limit - 0.5 or not any(o.output_type == "error" for o in cell.outputs):
+            return
+        if self.timeout is None or limit < self.timeout:
+            self.find(f"cell {index} was stopped at the time limit per notebook")
+        else:
+            self.find(f"cell {index} was stopped after {limit} s, the time limit per cell")
+
+    def limit_output(self, cell, index: int) -> None:
+        printed = sum(len(o.get("text", "")) for o in cell.outputs if o.output_type == "stream")
+        if printed <= self.max_output_chars:
+            return
+        for output in cell.outputs:
+            if output.output_type == "stream" and len(output.text) > self.max_output_chars // len(cell.outputs):
+                output.text = cut_text(output.text, self.max_output_chars // len(cell.outputs))
+        self.find(f"cell {index} printed {printed:,} characters; cut to {self.max_output_chars:,}")

@@ -1,0 +1,87 @@
+"""Checks on the notebook itself, before and after it runs (the kernel side is kernel_guard).
+
+Before: student code that reaches for the grader's internals (frames, history, the
+gradebook, nbgrader's variables) is flagged for the instructor to read; nothing is
+penalised on a pattern alone. After: any output that shows a line of hidden test code
+is removed before the feedback is written, and flagged.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nbformat.notebooknode import NotebookNode
+
+from autograder.restore import is_test
+
+SUSPICIOUS = {
+    "reads the caller's frame or source": re.compile(
+        r"sys\._getframe|\binspect\.(stack|currentframe|getouterframes|getsource|getframeinfo)|\blinecache\b|\.f_back\b"
+        r"|\.f_globals\b|\.f_locals\b"
+    ),
+    "reads IPython's history": re.compile(r"history_manager|\b_ih\b|\bIn\s*\[|\b_i\d+\b|%history"),
+    "looks for nbgrader": re.compile(r"NBGRADER|nbgrader|gradebook"),
+    "installs an audit hook or trace function": re.compile(r"addaudithook|settrace|setprofile"),
+    "replaces a comparison or assertion helper": re.compile(
+        r"\b(torch|np|numpy|math|checks|dlcourse\.checks|builtins)\.(allclose|isclose|equal|array_equal|testing|"
+        r"check_close|check_true|is_close|isinstance|abs|all|any)\s*=[^=]"
+        r"|\btorch\.Tensor\.__(eq|ne|bool)__\s*=[^=]|\bsetattr\(\s*(torch|np|numpy|math|builtins|checks)\b"
+    ),
+}
+REMOVED = "[output removed by the grader: it showed hidden test code]\n"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+def suspicious_code(nb: NotebookNode) -> list[str]:
+    """One sentence per kind of grader-reaching code found in the student's own cells."""
+    found = {}
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or is_test(cell):
+            continue
+        for what, pattern in SUSPICIOUS.items():
+            if what not in found and (match := pattern.search(cell.source)):
+                found[what] = f"code {what} (cell {index}: {match.group(0).strip()!r}); check by hand"
+    return list(found.values())
+
+
+def hidden_test_lines(source_nb: NotebookNode, release_nb: NotebookNode, shortest: int = 20) -> set[str]:
+    """Lines only the hidden tests have: long enough to be telling, not in the release, not in an answer."""
+    public = "\n".join(cell.source for cell in release_nb.cells)
+    public += "\n".join(cell.source for cell in source_nb.cells if cell.metadata.get("nbgrader", {}).get("solution"))
+    lines = set()
+    for cell in source_nb.cells:
+        hidden = False
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if stripped == HIDDEN_BEGIN:
+                hidden = True
+            elif stripped == HIDDEN_END:
+                hidden = False
+            elif hidden and len(stripped) >= shortest and stripped not in public:
+                lines.add(stripped)
+    return lines
+
+
+def output_text(output: NotebookNode) -> str:
+    if output.output_type == "stream":
+        return output.get("text", "")
+    if output.output_type == "error":
+        return output.get("evalue", "")  # tracebacks of test cells are cut to this message in the feedback
+    return "\n".join(str(value) for value in output.get("data", {}).values())
+
+
+def remove_hidden_test_leaks(nb: NotebookNode, secret_lines: set[str]) -> list[str]:
+    """Replace outputs quoting hidden test lines; return a note when something was removed."""
+    leaked_cells = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for position, output in enumerate(cell.outputs):
+            text = output_text(output)
+            if any(line in text for line in secret_lines):
+                cell.outputs[position] = NotebookNode(output_type="stream", name="stdout", text=REMOVED)
+                leaked_cells.append(index)
+    if not leaked_cells:
+        return []
+    cells = ", ".join(str(index) for index in sorted(set(leaked_cells)))
+    return [f"output showed hidden test code (cells {cells}; removed from the feedback); check by hand"]

@@ -1,0 +1,256 @@
+"""Broken and hostile submissions of lab00_setup, each with the row the grader must give it.
+
+Every entry builds one file from the released lab and the reference answers and states
+the student's expected total (lab00_setup has 8 points: standardize 2, pairwise 2,
+one_hot 1, to_device 1, fit_line 2) and a phrase its line in problems.csv must contain
+(None: no line). tests/test_grading_hostile.py grades them all in one batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import nbformat
+
+from tests.submissions import nbgrader_meta, reference_answers, student_notebook
+
+LAB = "lab00_setup"
+LIMITS = ("--timeout", "40", "--cell-timeout", "25", "--memory-mb", "3000")
+ESCAPE_FILE = "/tmp/dlcourse-hostile-escape.txt"
+
+
+@dataclass(frozen=True)
+class Hostile:
+    name: str
+    build: Callable[[], bytes]
+    total: float
+    problem: str | None
+
+
+def notebook_bytes(nb) -> bytes:
+    return nbformat.writes(nb).encode()
+
+
+def reference_nb(**answers: str):
+    return student_notebook(LAB, {**reference_answers(LAB), **answers})
+
+
+def with_answers(**answers: str) -> Callable[[], bytes]:
+    return lambda: notebook_bytes(reference_nb(**answers))
+
+
+def edited(change: Callable) -> Callable[[], bytes]:
+    """The reference notebook after ``change(nb)``."""
+
+    def build() -> bytes:
+        nb = reference_nb()
+        change(nb)
+        return notebook_bytes(nb)
+
+    return build
+
+
+def index_of(nb, grade_id: str) -> int:
+    return next(i for i, cell in enumerate(nb.cells) if nbgrader_meta(cell).get("grade_id") == grade_id)
+
+
+def strip_metadata(nb) -> None:
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+
+
+def rename_ids(nb) -> None:
+    for number, cell in enumerate(nb.cells):
+        if "nbgrader" in cell.metadata:
+            cell.metadata.nbgrader.grade_id = f"cell-{number:04x}"
+
+
+def delete_cell(grade_id: str) -> Callable:
+    return lambda nb: nb.cells.pop(index_of(nb, grade_id))
+
+
+def duplicate_cell(grade_id: str) -> Callable:
+    def change(nb) -> None:
+        index = index_of(nb, grade_id)
+        twin = copy.deepcopy(nb.cells[index])
+        twin.id = "twin-cell"
+        nb.cells.insert(index + 1, twin)
+
+    return change
+
+
+def swap_answer_and_test(nb) -> None:
+    answer, test = index_of(nb, "standardize"), index_of(nb, "test_standardize")
+    nb.cells[answer], nb.cells[test] = nb.cells[test], nb.cells[answer]
+
+
+def wrong_one_hot_and_emptied_test(nb) -> None:
+    nb.cells[index_of(nb, "one_hot")].source = "def one_hot(labels, num_classes):\n    return 0"
+    nb.cells[index_of(nb, "test_one_hot")].source = "pass"
+
+
+def other_kernel(nb) -> None:
+    nb.metadata.kernelspec = {"name": "ir", "display_name": "R", "language": "R"}
+
+
+def old_format() -> bytes:
+    return nbformat.writes(nbformat.convert(reference_nb(), 3), version=3).encode()
+
+
+ALWAYS_EQUAL = """
+class AlwaysEqual:
+    def __eq__(self, other):
+        return True
+
+    __hash__ = object.__hash__
+
+
+def one_hot(labels, num_classes):
+    return AlwaysEqual()
+"""
+
+PATCH_HELPERS = """
+import torch
+import dlcourse.checks
+
+torch.allclose = lambda *args, **kwargs: True
+torch.equal = lambda *args, **kwargs: True
+dlcourse.checks.check_close = lambda *args, **kwargs: 0.0
+dlcourse.checks.check_true = lambda *args, **kwargs: None
+
+
+def one_hot(labels, num_classes):
+    return torch.zeros(len(labels), num_classes)
+"""
+
+PATCH_BUILTIN = """
+import builtins
+
+builtins.isinstance = lambda *args: True
+
+
+def to_device(batch, device):
+    return batch
+"""
+
+HISTORY_READER = """
+def one_hot(labels, num_classes):
+    print("history:", list(In), _ih[-1:] if _ih else "")
+    return torch.nn.functional.one_hot(labels, num_classes).float()
+"""
+
+SOURCE_READER = """
+import inspect
+
+
+def one_hot(labels, num_classes):
+    caller = inspect.stack()[1]
+    print("caller source:", "".join(inspect.getsourcelines(caller.frame)[0]))
+    return torch.nn.functional.one_hot(labels, num_classes).float()
+"""
+
+# Stands for hidden test code reaching an output by any route: the grader must take it out of the feedback.
+FRAME_LEAK = """
+import sys
+
+
+def one_hot(labels, num_classes):
+    names = sys._getframe(1).f_code.co_names
+    print("test names:", names)
+    print('    check_close("one_hot on 50 random labels", encoded, F.one_hot(labels, 10).float())')
+    return torch.nn.functional.one_hot(labels, num_classes).float()
+"""
+
+ENV_DETECTOR = """
+import os
+
+GRADING = os.environ.get("NBGRADER_EXECUTION")
+
+
+def one_hot(labels, num_classes):
+    if GRADING:
+        return None
+    return torch.nn.functional.one_hot(labels, num_classes).float()
+"""
+
+WRITE_OUTSIDE = f"""
+try:
+    with open({ESCAPE_FILE!r}, "w") as handle:
+        handle.write("escaped")
+except OSError as error:
+    print("refused:", error)
+
+
+def one_hot(labels, num_classes):
+    return torch.nn.functional.one_hot(labels, num_classes).float()
+"""
+
+READ_GRADEBOOK = """
+import glob
+
+for pattern in ("../../../gradebook.db", "../../../source/*/*.ipynb"):
+    for path in glob.glob(pattern):
+        try:
+            print(open(path, "rb").read()[:100])
+        except OSError as error:
+            print("refused:", error)
+
+
+def one_hot(labels, num_classes):
+    return torch.nn.functional.one_hot(labels, num_classes).float()
+"""
+
+FLOOD = """
+for i in range(200_000):
+    print("epoch", i, "loss", 1.0 / (i + 1))
+"""
+
+
+def flood(nb) -> None:
+    nb.cells[index_of(nb, "standardize")].source += "\n" + FLOOD
+
+
+HOSTILE: list[Hostile] = [
+    Hostile("reference", with_answers(), 8, None),
+    Hostile("reference_again", with_answers(), 8, None),
+    Hostile("invalid_json", lambda: b'{"cells": [', 0, "invalid JSON"),
+    Hostile("empty_file", lambda: b"", 0, "the file is empty"),
+    Hostile("json_not_a_notebook", lambda: json.dumps([1, 2, 3]).encode(), 0, "the JSON has no cells"),
+    Hostile("no_cells", lambda: notebook_bytes(nbformat.v4.new_notebook()), 0, "the notebook has no cells"),
+    Hostile("metadata_stripped", edited(strip_metadata), 8, "nbgrader metadata restored"),
+    Hostile("grade_ids_renamed", edited(rename_ids), 8, "nbgrader metadata restored"),
+    Hostile("test_cell_deleted", edited(delete_cell("test_one_hot")), 8, "test cell test_one_hot was missing"),
+    Hostile("test_cell_duplicated", edited(duplicate_cell("test_one_hot")), 8, "removed a duplicate of test cell"),
+    Hostile("test_cell_edited", edited(wrong_one_hot_and_emptied_test), 7, "test cell test_one_hot was edited"),
+    Hostile("answer_cell_deleted", edited(delete_cell("standardize")), 6, "answer cell standardize not found"),
+    Hostile("answer_cell_duplicated", edited(duplicate_cell("one_hot")), 8, "answer cell one_hot appears twice"),
+    Hostile("cells_out_of_order", edited(swap_answer_and_test), 8, "out of order"),
+    Hostile("wrong_kernel", edited(other_kernel), 8, "kernel 'ir' replaced"),
+    Hostile("nbformat_3", old_format, 8, "nbformat 3 notebook converted"),
+    Hostile("endless_loop", with_answers(one_hot="while True:\n    pass"), 7, "time limit per cell"),
+    Hostile(
+        "too_slow",
+        with_answers(
+            one_hot="import time\ntime.sleep(20)\n" + reference_answers(LAB)["one_hot"],
+            to_device="import time\ntime.sleep(20)\n" + reference_answers(LAB)["to_device"],
+        ),
+        5,
+        "time limit per notebook",
+    ),
+    Hostile("memory_hog", with_answers(one_hot="hog = bytearray(16 * 1024**3)"), 7, "ran out of memory"),
+    Hostile("kernel_killer", with_answers(one_hot="import os\nos._exit(1)"), 4, "the kernel died"),
+    Hostile("output_flood", edited(flood), 8, "characters; cut"),
+    Hostile("patched_helpers", with_answers(one_hot=PATCH_HELPERS), 7, "replaced dlcourse.checks.check_close"),
+    # breaks ipykernel itself: the tests before it count, the rest are not run
+    Hostile("patched_builtin", with_answers(to_device=PATCH_BUILTIN), 5, "the kernel stopped responding"),
+    Hostile("always_equal", with_answers(one_hot=ALWAYS_EQUAL), 7, "with its own __eq__"),
+    Hostile("history_reader", with_answers(one_hot=HISTORY_READER), 8, "read IPython's input history"),
+    Hostile("source_reader", with_answers(one_hot=SOURCE_READER), 8, "reads the caller's frame or source"),
+    Hostile("hidden_code_printed", with_answers(one_hot=FRAME_LEAK), 8, "output showed hidden test code"),
+    Hostile("grader_detector", with_answers(one_hot=ENV_DETECTOR), 8, "NBGRADER_EXECUTION"),
+    Hostile("writes_outside", with_answers(one_hot=WRITE_OUTSIDE), 8, f"tried to write {ESCAPE_FILE}"),
+    Hostile("reads_gradebook", with_answers(one_hot=READ_GRADEBOOK), 8, "gradebook.db, a file of the grader"),
+]

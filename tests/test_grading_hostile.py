@@ -1,0 +1,96 @@
+"""Broken and hostile submissions: every student gets a row, the score earned and a problem line.
+
+The corpus (tests/corpus/hostile.py) is graded in one batch of lab00_setup through
+``python -m autograder grade`` with a notebook limit of 40 s, a cell limit of 25 s and
+3000 MiB of memory; the batch must finish and exit 0.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.paths import released_notebook, source_notebook
+from autograder.tampering import hidden_test_lines
+from tests.corpus.hostile import ESCAPE_FILE, HOSTILE, LAB, LIMITS
+from tests.grading import read_csv, run_grade
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("hostile")
+    submitted = work / "submitted"
+    submitted.mkdir()
+    for entry in HOSTILE:
+        (submitted / f"{entry.name}.ipynb").write_bytes(entry.build())
+    if os.path.exists(ESCAPE_FILE):
+        os.remove(ESCAPE_FILE)
+    result = run_grade(LAB, submitted, work / "out", "-j", "2", *LIMITS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work / "out", result
+
+
+def totals(out: Path) -> dict[str, float]:
+    return {row["student_id"]: float(row["raw_score"]) for row in read_csv(out / "grades.csv")}
+
+
+def problems(out: Path) -> dict[str, str]:
+    return {row["student_id"]: row["problem"] for row in read_csv(out / "problems.csv")}
+
+
+def test_corpus_has_twenty_kinds():
+    assert len({entry.name for entry in HOSTILE}) == len(HOSTILE) >= 20
+
+
+def test_every_student_gets_a_row(hostile_run):
+    out, result = hostile_run
+    assert set(totals(out)) == {entry.name for entry in HOSTILE}
+    assert f"graded {len(HOSTILE)} submissions of {LAB}" in result.stdout
+
+
+@pytest.mark.parametrize("entry", HOSTILE, ids=lambda entry: entry.name)
+def test_score_and_problem_line(hostile_run, entry):
+    out, _ = hostile_run
+    assert totals(out)[entry.name] == entry.total, problems(out).get(entry.name)
+    line = problems(out).get(entry.name)
+    if entry.problem is None:
+        assert line is None
+    else:
+        assert line is not None and entry.problem in line, line
+
+
+def test_same_submission_same_scores(hostile_run):
+    out, _ = hostile_run
+    cells = {}
+    for row in read_csv(out / "scores.csv"):
+        cells.setdefault(row["student_id"], {})[row["grade_id"]] = row["score"]
+    assert cells["reference"] == cells["reference_again"]
+
+
+def test_nothing_was_written_outside(hostile_run):
+    assert not os.path.exists(ESCAPE_FILE)
+
+
+def test_feedback_shows_no_hidden_test_code(hostile_run):
+    out, _ = hostile_run
+    source = nbformat.read(source_notebook(LAB), as_version=4)
+    secrets = hidden_test_lines(source, nbformat.read(released_notebook(LAB), as_version=4))
+    assert secrets
+    for page in (out / "feedback").glob("*/*.html"):
+        # a line the student typed themselves is theirs to see
+        typed = (out.parent / "submitted" / f"{page.parent.name}.ipynb").read_text()
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+        leaked = [line for line in secrets if line in text and json.dumps(line)[1:-1] not in typed]
+        assert not leaked, f"{page.parent.name}: {leaked[:2]}"
+
+
+def test_report_lists_the_problems(hostile_run):
+    out, _ = hostile_run
+    report = (out / "report.html").read_text()
+    assert "kernel_killer" in report and "data:image/png;base64," in report
