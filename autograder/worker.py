@@ -108,10 +108,22 @@ def grading_config(request: Request, course_root: Path, home: Path) -> Config:
 
 
 def private_home(folder: Path) -> Path:
-    """HOME, TMPDIR and matplotlib's cache for the kernel, inside the worker's folder."""
+    """HOME, TMPDIR and the caches libraries write to, for the kernel, inside the worker's folder.
+
+    Set explicitly, since a parent may pass its own: torch records its compile cache in
+    TORCHINDUCTOR_CACHE_DIR (under /tmp) once any process of the run has asked for it.
+    """
     home = folder / "home"
     (home / "tmp").mkdir(parents=True)
-    os.environ.update(HOME=str(home), TMPDIR=str(home / "tmp"), MPLCONFIGDIR=str(home / ".matplotlib"))
+    os.environ.update(
+        HOME=str(home),
+        TMPDIR=str(home / "tmp"),
+        MPLCONFIGDIR=str(home / ".config" / "matplotlib"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        TORCHINDUCTOR_CACHE_DIR=str(home / ".cache" / "torchinductor"),
+        TRITON_CACHE_DIR=str(home / ".cache" / "triton"),
+    )
     return home
 
 
