@@ -63,12 +63,15 @@ def is_test(cell: NotebookNode) -> bool:
     return bool(info.get("grade")) and not info.get("solution")
 
 
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
 def normalized(source: str) -> str:
     """The source without hidden tests (the instructor's copy has them), blank lines or trailing spaces."""
     lines, hidden = [], False
     for line in source.splitlines():
-        if line.strip() in ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"):
-            hidden = line.strip().startswith("### BEGIN")
+        if line.strip() in (HIDDEN_BEGIN, HIDDEN_END):
+            hidden = line.strip() == HIDDEN_BEGIN
         elif not hidden and line.strip():
             lines.append(line.rstrip())
     return "\n".join(lines)

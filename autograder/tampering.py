@@ -12,7 +12,7 @@ import re
 
 from nbformat.notebooknode import NotebookNode
 
-from autograder.restore import is_test
+from autograder.restore import HIDDEN_BEGIN, HIDDEN_END, is_test
 
 SUSPICIOUS = {
     "reads the caller's frame or source": re.compile(
@@ -29,7 +29,6 @@ SUSPICIOUS = {
     ),
 }
 REMOVED = "[output removed by the grader: it showed hidden test code]\n"
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
 def suspicious_code(nb: NotebookNode) -> list[str]:
