@@ -8,6 +8,7 @@ raises ``AssertionError`` with a message that says what to fix.
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 import warnings
 from collections.abc import Callable, Mapping
@@ -282,3 +283,404 @@ def check_recurrent_cell(
             check_close(f"{name}, {label}: gradient with respect to {leaf}", grad, ref, atol=atol, rtol=0)
         for key, ref in ref_params.items():
             check_close(f"{name}, {label}: gradient of {key}", params[key], ref, atol=atol, rtol=0)
+
+
+# Share of a normal sample beyond two standard deviations: 2 * (1 - Phi(2)).
+NORMAL_BEYOND_TWO_SD = 0.0455002638963584
+
+
+def check_init_statistics(
+    name: str,
+    tensor: torch.Tensor,
+    std: float,
+    distribution: str,
+    mistakes: Mapping[str, float] | None = None,
+) -> None:
+    """Check that ``tensor`` looks like n independent draws from N(0, std^2) or U(-b, b), b = sqrt(3) std.
+
+    Tolerances come from the sample size n (every check is six standard errors wide, so a correct
+    initialiser fails with probability below 1e-8):
+
+    - standard deviation: its relative standard error is sqrt((kurtosis - 1) / (4n)), i.e.
+      sqrt(1 / (2n)) for a normal sample and sqrt(1 / (5n)) for a uniform one; we allow 6 sqrt(1 / (2n));
+    - mean: standard error std / sqrt(n); we allow 6 std / sqrt(n);
+    - normal: the share p of entries beyond 2 std is 4.55 %, with standard error sqrt(p (1 - p) / n);
+    - uniform: no entry beyond b (up to rounding), and the largest |entry| within b (1 - 20 / n) of b,
+      which fails with probability exp(-20).
+
+    ``mistakes`` maps a diagnosis to the standard deviation a known mistake produces; a standard
+    deviation that matches one gets that diagnosis.
+    """
+    if distribution not in ("normal", "uniform"):
+        raise ValueError(f"distribution must be 'normal' or 'uniform', got {distribution!r}")
+    values = as_cpu_float64(tensor, name).flatten()
+    n = values.numel()
+    check_true(
+        f"{name}: filled",
+        n > 0 and bool(torch.isfinite(values).all()),
+        "the tensor still holds NaN or infinity: fill every entry of the tensor you were given, in place",
+    )
+    rel_tol, measured = 6 / (2 * n) ** 0.5, values.std().item()
+    ok = abs(measured / std - 1) <= rel_tol
+    print(
+        f"{name}: std {measured:.5g}, expected {std:.5g} (tolerance ±{100 * rel_tol:.2g} % for n = {n:,})  "
+        f"{'OK' if ok else 'FAILED'}"
+    )
+    if not ok:
+        for diagnosis, mistaken_std in (mistakes or {}).items():
+            if abs(measured / mistaken_std - 1) <= rel_tol:
+                raise AssertionError(f"{name}: {diagnosis}")
+        raise AssertionError(f"{name}: standard deviation {measured:.5g} but expected {std:.5g}")
+    mean_tol = 6 * std / n**0.5
+    check_true(
+        f"{name}: mean {values.mean().item():+.2e} within ±{mean_tol:.1e}",
+        abs(values.mean().item()) <= mean_tol,
+        "the entries must have mean zero",
+    )
+    if distribution == "normal":
+        share = (values.abs() > 2 * std).double().mean().item()
+        share_tol = 6 * (NORMAL_BEYOND_TWO_SD * (1 - NORMAL_BEYOND_TWO_SD) / n) ** 0.5
+        check_true(
+            f"{name}: {100 * share:.2f} % of entries beyond 2 std (normal: 4.55 ± {100 * share_tol:.2f} %)",
+            abs(share - NORMAL_BEYOND_TWO_SD) <= share_tol,
+            "the entries do not follow a normal distribution; draw them with normal_ (or torch.randn)",
+        )
+    else:
+        bound, largest = 3**0.5 * std, values.abs().max().item()
+        check_true(
+            f"{name}: largest |entry| {largest:.5g}, bound {bound:.5g}",
+            bound * (1 - 20 / n) <= largest <= bound * (1 + 1e-5) + 1e-12,
+            f"the entries must fill U(-b, b) with b = sqrt(3) * std = {bound:.5g}; draw them with uniform_",
+        )
+
+
+def check_init(
+    name: str,
+    init: Callable[..., torch.Tensor],
+    shape: tuple[int, ...],
+    std: float,
+    distribution: str,
+    mistakes: Mapping[str, float] | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+    **kwargs,
+) -> None:
+    """Call ``init(tensor, **kwargs)`` on a NaN-filled tensor of ``shape``; check it returns that
+    tensor, filled in place, with the statistics of :func:`check_init_statistics`."""
+    tensor = torch.full(shape, float("nan"), dtype=dtype, device=device)
+    torch.manual_seed(seed)
+    result = init(tensor, **kwargs)
+    check_true(
+        f"{name}: returns its argument",
+        result is tensor,
+        "fill the tensor you were given in place (e.g. tensor.normal_(...)) and return that same tensor",
+    )
+    check_init_statistics(name, tensor, std, distribution, mistakes)
+
+
+def fans_of(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight of this shape, as PyTorch computes them."""
+    return torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape, device="meta"))
+
+
+def different_from(std: float, candidates: dict[str, float]) -> dict[str, float]:
+    # A diagnosis only makes sense where the mistake changes the result (e.g. not for gain 1).
+    return {diagnosis: value for diagnosis, value in candidates.items() if abs(value / std - 1) > 0.05}
+
+
+def kaiming_mistakes(shape: tuple[int, ...], gain: float, mode: str, distribution: str) -> dict[str, float]:
+    """Standard deviations that known mistakes in kaiming_normal_/kaiming_uniform_ produce, by diagnosis."""
+    fan_in, fan_out = fans_of(shape)
+    fan, other = (fan_in, fan_out) if mode == "fan_in" else (fan_out, fan_in)
+    receptive_field = fan_in // shape[1]
+    std, relu_std = gain / fan**0.5, (2 / fan) ** 0.5
+    candidates = {
+        "a variance used as the standard deviation: std = gain / sqrt(fan), not gain^2 / fan": gain**2 / fan,
+        f"mode={mode!r} asks for {mode}, but the other fan was used": gain / other**0.5,
+        "the fan of a convolution includes its receptive field: fan_in = in_channels * kernel_h * kernel_w "
+        "(fan_out = out_channels * kernel_h * kernel_w)": gain / (fan / receptive_field) ** 0.5,
+        "the gain is missing: std = gain / sqrt(fan)": 1 / fan**0.5,
+        "the gain must not be squared: std = gain / sqrt(fan)": gain**2 / fan**0.5,
+        "the gain belongs outside the square root: std = gain / sqrt(fan)": (gain / fan) ** 0.5,
+        "the gain of ReLU was used whatever the nonlinearity and slope: use calculate_gain(nonlinearity, a)": relu_std,
+    }
+    if distribution == "uniform":
+        candidates["the bound of U(-b, b) is sqrt(3) times the standard deviation: b = sqrt(3) * gain / sqrt(fan)"] = (
+            std / 3**0.5
+        )
+    return different_from(std, candidates)
+
+
+def xavier_mistakes(shape: tuple[int, ...], gain: float, distribution: str) -> dict[str, float]:
+    """Standard deviations that known mistakes in xavier_normal_/xavier_uniform_ produce, by diagnosis."""
+    fan_in, fan_out = fans_of(shape)
+    receptive_field = fan_in // shape[1]
+    fans = fan_in + fan_out
+    std = gain * (2 / fans) ** 0.5
+    candidates = {
+        "a variance used as the standard deviation: std = gain * sqrt(2 / (fan_in + fan_out))": gain**2 * 2 / fans,
+        "the factor 2 is missing: std = gain * sqrt(2 / (fan_in + fan_out))": gain / fans**0.5,
+        "Xavier averages the two fans, std = gain * sqrt(2 / (fan_in + fan_out)); this is gain / sqrt(fan_in)": (
+            gain / fan_in**0.5
+        ),
+        "Xavier averages the two fans, std = gain * sqrt(2 / (fan_in + fan_out)); this is gain / sqrt(fan_out)": (
+            gain / fan_out**0.5
+        ),
+        "the fans of a convolution include its receptive field (kernel_h * kernel_w)": (
+            gain * (2 * receptive_field / fans) ** 0.5
+        ),
+        "the gain is missing: std = gain * sqrt(2 / (fan_in + fan_out))": (2 / fans) ** 0.5,
+        "the gain belongs outside the square root: std = gain * sqrt(2 / (fan_in + fan_out))": (
+            (2 * gain / fans) ** 0.5
+        ),
+    }
+    if distribution == "uniform":
+        bound_is_std = (
+            "the bound of U(-b, b) is sqrt(3) times the standard deviation: b = gain * sqrt(6 / (fan_in + fan_out))"
+        )
+        candidates[bound_is_std] = std / 3**0.5
+    return different_from(std, candidates)
+
+
+def normalise(x: torch.Tensor, dims: list[int], eps: float, unbiased: bool = False, eps_inside: bool = True):
+    """(x - mean) / sqrt(var + eps) with statistics over ``dims``: the reference and its known mistakes."""
+    mean = x.mean(dim=dims, keepdim=True)
+    var = x.var(dim=dims, keepdim=True, unbiased=unbiased)
+    return (x - mean) / (torch.sqrt(var + eps) if eps_inside else torch.sqrt(var) + eps)
+
+
+def check_batch_norm(
+    name: str,
+    batch_norm: Callable[..., torch.Tensor],
+    x: torch.Tensor,
+    running_mean: torch.Tensor | None = None,
+    running_var: torch.Tensor | None = None,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    seed: int = 0,
+) -> None:
+    """Compare ``batch_norm`` with ``torch.nn.functional.batch_norm`` on copies of the same arguments.
+
+    Checks the output, the running statistics afterwards (updated in place in training, unchanged
+    in evaluation) and the gradients of a random linear function of the output with respect to x,
+    weight and bias. Known mistakes are named: the unbiased variance used to normalise, statistics
+    over the wrong axes, eps outside the square root, batch statistics in evaluation, the momentum
+    convention reversed, the biased variance stored in running_var, detached batch statistics.
+    Tolerance: 1e-9 in float64, 1e-4 in float32 (absolute and relative).
+    """
+    tol = 1e-9 if x.dtype == torch.float64 else 1e-4
+    gen = torch.Generator().manual_seed(seed)
+    upstream = torch.randn(x.shape, generator=gen, dtype=torch.float64).to(x.device, x.dtype)
+
+    def copy(t, grad=False):
+        return None if t is None else t.detach().clone().requires_grad_(grad)
+
+    def run(function, **extra):
+        inputs = {"x": copy(x, True), "weight": copy(weight, weight is not None), "bias": copy(bias, bias is not None)}
+        stats = copy(running_mean), copy(running_var)
+        out = function(
+            inputs["x"],
+            *stats,
+            inputs["weight"],
+            inputs["bias"],
+            training=training,
+            momentum=momentum,
+            eps=eps,
+            **extra,
+        )
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise AssertionError(f"{name}: the output must be a tensor of x's shape {tuple(x.shape)}, got {got}")
+        (out * upstream).sum().backward()
+        grads = {key: t.grad for key, t in inputs.items() if t is not None}
+        return out.detach(), stats, grads
+
+    out, (mean_after, var_after), grads = run(batch_norm)
+    ref, (ref_mean_after, ref_var_after), ref_grads = run(torch.nn.functional.batch_norm)
+
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    dims = [0] + list(range(2, x.dim()))
+
+    def affine(y: torch.Tensor) -> torch.Tensor:
+        y = y if weight is None else y * weight.detach().reshape(shape)
+        return y if bias is None else y + bias.detach().reshape(shape)
+
+    xd = x.detach()
+    if training:
+        mistakes = {
+            "the batch is normalised with the unbiased variance (divide by n - 1); use the biased one "
+            "(divide by n), as torch does": affine(normalise(xd, dims, eps, unbiased=True)),
+            "eps belongs inside the square root: (x - mean) / sqrt(var + eps)": affine(
+                normalise(xd, dims, eps, eps_inside=False)
+            ),
+            "the statistics are per channel: reduce over every dimension except dimension 1 (N, H and W for "
+            "(N, C, H, W) input)": affine(normalise(xd, [0], eps)),
+            "these are statistics of each example (as in layer norm); batch norm takes them per channel over "
+            "the batch": affine(normalise(xd, list(range(1, x.dim())), eps)),
+        }
+    else:
+        mistakes = {
+            "with training=False normalise with running_mean and running_var, not the statistics of the batch": affine(
+                normalise(xd, dims, eps)
+            )
+        }
+    check_close(f"{name}: output", out, ref, atol=tol, rtol=tol, mistakes=mistakes)
+
+    if running_mean is not None:
+        n = x.numel() // x.shape[1]
+        batch_mean, batch_var = xd.mean(dim=dims), xd.var(dim=dims, unbiased=False)
+        if training:
+            mean_mistakes = {
+                "momentum convention reversed: torch keeps (1 - momentum) of the old estimate, "
+                "running = (1 - momentum) * running + momentum * batch statistic": momentum * running_mean
+                + (1 - momentum) * batch_mean,
+                "running_mean was not updated in place (e.g. running_mean.mul_(...).add_(...))": running_mean,
+            }
+            var_mistakes = {
+                "running_var stores the unbiased variance of the batch (n / (n - 1) times the biased one)": (
+                    (1 - momentum) * running_var + momentum * batch_var
+                ),
+                "momentum convention reversed: running = (1 - momentum) * running + momentum * batch statistic": (
+                    momentum * running_var + (1 - momentum) * batch_var * n / max(n - 1, 1)
+                ),
+                "running_var was not updated in place": running_var,
+            }
+        else:
+            mean_mistakes = var_mistakes = {}
+        after = "after training=True" if training else "unchanged by training=False"
+        check_close(f"{name}: running_mean {after}", mean_after, ref_mean_after, tol, tol, mean_mistakes)
+        check_close(f"{name}: running_var {after}", var_after, ref_var_after, tol, tol, var_mistakes)
+
+    detached = {}
+    if training:
+        # the gradient a student gets when the batch statistics are treated as constants
+        _, _, detached = run(frozen_statistics_batch_norm)
+    for key, ref_grad in ref_grads.items():
+        mistake = {}
+        if key == "x" and "x" in detached:
+            mistake = {
+                "the gradient treats the batch mean and variance as constants; they depend on x, so do not detach "
+                "them or compute them under torch.no_grad()": detached["x"]
+            }
+        got = grads.get(key)
+        if got is None:
+            raise AssertionError(
+                f"{name}: no gradient reached {key}; compute the output from it with tensor operations"
+            )
+        check_close(f"{name}: gradient with respect to {key}", got, ref_grad, atol=tol, rtol=tol, mistakes=mistake)
+
+
+def frozen_statistics_batch_norm(
+    x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
+):
+    """Batch norm in training mode with detached batch statistics (a known mistake, for diagnoses)."""
+    dims = [0] + list(range(2, x.dim()))
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    mean = x.detach().mean(dim=dims, keepdim=True)
+    var = x.detach().var(dim=dims, keepdim=True, unbiased=False)
+    y = (x - mean) / torch.sqrt(var + eps)
+    y = y if weight is None else y * weight.reshape(shape)
+    return y if bias is None else y + bias.reshape(shape)
+
+
+@contextlib.contextmanager
+def one_line(title: str):
+    """Run several checks and print one line for all of them when they pass (a failure still raises)."""
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        yield
+    print(f"{title}: {log.getvalue().count(chr(10))} checks OK")
+
+
+def check_batch_norm_module(
+    name: str, module: nn.Module, reference: nn.Module, shape: tuple[int, ...], steps: int = 3, seed: int = 0
+) -> None:
+    """Compare a batch-norm module with PyTorch's (``reference``, same device and dtype).
+
+    Checks the state_dict layout and initial values (weight and bias as parameters, the running
+    statistics and ``num_batches_tracked`` as buffers), the output of the fresh module in eval
+    mode, then ``steps`` training batches (outputs, gradients of x, weight and bias, every buffer),
+    then eval mode (outputs, state unchanged), and that PyTorch's state_dict loads.
+    """
+    with one_line(f"{name}: state_dict layout, parameters and buffers, initial values"):
+        expected = {key: (tuple(value.shape), value.dtype) for key, value in reference.state_dict().items()}
+        got = {key: (tuple(value.shape), value.dtype) for key, value in module.state_dict().items()}
+        check_true(f"{name}: state_dict layout", got == expected, f"the state_dict must hold {expected}, got {got}")
+        check_true(
+            f"{name}: parameters",
+            sorted(key for key, _ in module.named_parameters()) == ["bias", "weight"],
+            "weight and bias must be nn.Parameters; running_mean, running_var and num_batches_tracked are buffers "
+            "(self.register_buffer)",
+        )
+        for key, value in reference.state_dict().items():
+            check_close(f"{name}: initial {key}", module.state_dict()[key], value, atol=0, rtol=0)
+    parameter = next(reference.parameters())
+    gen = torch.Generator().manual_seed(seed)
+
+    def random(*size: int) -> torch.Tensor:
+        return torch.randn(*size, generator=gen, dtype=torch.float64).to(parameter.device, parameter.dtype)
+
+    tol = 1e-9 if parameter.dtype == torch.float64 else 1e-4
+    module.eval(), reference.eval()
+    x = random(*shape)
+    with torch.no_grad():
+        check_close(f"{name}: fresh module in eval mode", module(x), reference(x), tol, tol)
+    with torch.no_grad():
+        reference.weight.copy_(random(shape[1]) + 1)
+        reference.bias.copy_(random(shape[1]))
+    module.load_state_dict(reference.state_dict())
+    module.train(), reference.train()
+    for step in range(1, steps + 1):
+        with one_line(f"{name}: training batch {step}: output, gradients of x, weight and bias, buffers"):
+            x = 2 * random(*shape) + 1
+            inputs = [x.clone().requires_grad_(True) for _ in range(2)]
+            upstream = random(*shape)
+            outputs = [m(inp) for m, inp in zip((module, reference), inputs, strict=True)]
+            for m, out in zip((module, reference), outputs, strict=True):
+                m.zero_grad()
+                (out * upstream).sum().backward()
+            with torch.no_grad():
+                in_eval_mode = reference.eval()(x)
+            reference.train()
+            check_close(
+                f"{name}: training batch {step}: output",
+                outputs[0],
+                outputs[1],
+                tol,
+                tol,
+                {"in training mode normalise with the batch's statistics: pass training=self.training": in_eval_mode},
+            )
+            check_close(f"{name}: training batch {step}: gradient of x", inputs[0].grad, inputs[1].grad, tol, tol)
+            for key in ("weight", "bias"):
+                got_grad = getattr(module, key).grad
+                check_true(f"{name}: gradient of {key}", got_grad is not None, f"{key} must take part in the output")
+                check_close(
+                    f"{name}: training batch {step}: gradient of {key}",
+                    got_grad,
+                    getattr(reference, key).grad,
+                    tol,
+                    tol,
+                )
+            for key in ("running_mean", "running_var", "num_batches_tracked"):
+                check_close(
+                    f"{name}: after training batch {step}: {key}",
+                    module.state_dict()[key],
+                    reference.state_dict()[key],
+                    tol,
+                    tol,
+                )
+    module.eval(), reference.eval()
+    state = {key: value.clone() for key, value in module.state_dict().items()}
+    x = random(*shape)
+    with one_line(f"{name}: eval mode after training: output, state unchanged"), torch.no_grad():
+        check_close(f"{name}: eval mode after training: output", module(x), reference(x), tol, tol)
+        for key, value in module.state_dict().items():
+            check_true(
+                f"{name}: eval mode leaves {key} alone",
+                torch.equal(value, state[key]),
+                "in eval mode the module must not change its state (running statistics, num_batches_tracked)",
+            )

@@ -41,11 +41,31 @@ def test_lab_pages_offer_colab():
     assert "colab.research.google.com/github/" in html
 
 
-def test_adversarial_chapter_is_executed_with_tables_figures_and_a_player():
-    html = (HTML / "book" / "06_adversarial.html").read_text()
-    assert "clean test accuracy of model A:" in html  # an executed output
-    assert html.count("<table") >= 10, "the measured results must render as tables"
-    figures = re.findall(r'<img[^>]*src="\.\./_images/[^"]+\.png"', html)
-    assert len(figures) >= 8, f"expected the chapter's figures, found {len(figures)}"
-    assert re.search(r'<input[^>]*type="range"', html), "the epsilon slider needs its frame player"
-    assert html.count("data:image/png;base64") >= 11, "the frame player needs one frame per epsilon"
+CHAPTERS = {
+    # page: (executed outputs that must appear, tables, figures, base64 frames of the kernel-free player)
+    "01_sequences": (["one word per update:"], 4, 3, 8),
+    "02_stability_init": (["every entry is multiplied by threshold / (norm + 1e-6)"], 10, 5, 10),
+    "03_batchnorm": (
+        [
+            "running_var  = (1 - m) * old + m * UNBIASED batch variance",
+            "Expected more than 1 value per channel when training",  # the batch-size-1 error, caught
+        ],
+        6,
+        3,
+        11,
+    ),
+    "06_adversarial": (["clean test accuracy of model A:"], 10, 8, 11),
+}
+
+
+@pytest.mark.parametrize("page", sorted(CHAPTERS))
+def test_chapter_is_executed_with_tables_figures_and_a_kernel_free_player(page):
+    outputs, tables, figures, frames = CHAPTERS[page]
+    html = (HTML / "book" / f"{page}.html").read_text()
+    for output in outputs:
+        assert output in html, f"the executed output {output!r} is missing"
+    assert html.count("<table") >= tables, "the measured results must render as tables"
+    found = re.findall(r'<img[^>]*src="\.\./_images/[^"]+\.png"', html)
+    assert len(found) >= figures, f"expected at least {figures} figures, found {len(found)}"
+    assert re.search(r'<input[^>]*type="range"', html), "the interactive figure needs its frame player"
+    assert html.count("data:image/png;base64") >= frames, "the frame player needs one frame per setting"

@@ -42,6 +42,19 @@ def reference_answers(lab: str) -> dict[str, str]:
     return answers
 
 
+def reference_editor(lab: str):
+    """``edit(name, cell, old, new, loses)``: a corpus entry whose answer is the reference answer of
+    ``cell`` with ``old`` replaced by ``new`` (``old`` must occur in it)."""
+    reference = reference_answers(lab)
+
+    def edit(name: str, cell: str, old: str, new: str, loses: tuple[str, ...]) -> WrongImplementation:
+        if old not in reference[cell]:
+            raise ValueError(f"{name}: {old!r} is not in the reference answer of {cell}")
+        return WrongImplementation(name, cell, reference[cell].replace(old, new), loses)
+
+    return edit
+
+
 def student_notebook(lab: str, answers: dict[str, str] | None = None) -> nbformat.NotebookNode:
     """The released lab with the given answer cells filled in (others left as released)."""
     nb = nbformat.read(released_notebook(lab), as_version=4)

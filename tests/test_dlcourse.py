@@ -401,3 +401,91 @@ def test_check_uniform_init_catches_gaussian_weights():
         cell.weight_hh.normal_(0, 0.01)
     with pytest.raises(AssertionError, match="weight_hh"):
         check_uniform_init("narrow", cell, 64)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_check_init_passes_torch_initialisers_for_any_seed(seed):
+    shape, gain = (64, 32, 3, 3), nn.init.calculate_gain("relu")
+    std = gain / checks.fans_of(shape)[0] ** 0.5
+    checks.check_init("kaiming_normal_", nn.init.kaiming_normal_, shape, std, "normal", seed=seed, nonlinearity="relu")
+    checks.check_init(
+        "kaiming_uniform_", nn.init.kaiming_uniform_, shape, std, "uniform", seed=seed, nonlinearity="relu"
+    )
+    std = (2 / sum(checks.fans_of((300, 500)))) ** 0.5
+    checks.check_init("xavier_normal_", nn.init.xavier_normal_, (300, 500), std, "normal", seed=seed)
+    checks.check_init("xavier_uniform_", nn.init.xavier_uniform_, (300, 500), std, "uniform", seed=seed)
+
+
+def test_check_init_names_the_mistake():
+    shape = (64, 32, 3, 3)
+    mistakes = checks.kaiming_mistakes(shape, 2**0.5, "fan_in", "normal")
+    std = (2 / (32 * 9)) ** 0.5
+
+    def fan_out_used(tensor):
+        return nn.init.kaiming_normal_(tensor, mode="fan_out", nonlinearity="relu")
+
+    with pytest.raises(AssertionError, match="asks for fan_in, but the other fan"):
+        checks.check_init("fan_out", fan_out_used, shape, std, "normal", mistakes)
+
+    def uniform_with_the_right_std(tensor):
+        return nn.init.kaiming_uniform_(tensor, nonlinearity="relu")
+
+    with pytest.raises(AssertionError, match="normal distribution"):
+        checks.check_init("uniform", uniform_with_the_right_std, shape, std, "normal", mistakes)
+
+    def new_tensor(tensor):
+        return torch.randn(tensor.shape) * std
+
+    with pytest.raises(AssertionError, match="in place"):
+        checks.check_init("copy", new_tensor, shape, std, "normal", mistakes)
+
+
+def test_mistake_tables_leave_out_mistakes_that_change_nothing():
+    # with gain 1 a missing gain is no mistake; on a linear weight the receptive field is 1
+    assert not any("gain is missing" in d for d in checks.xavier_mistakes((30, 20), 1.0, "normal"))
+    assert not any("receptive field" in d for d in checks.kaiming_mistakes((30, 20), 2.0, "fan_in", "normal"))
+    assert any("receptive field" in d for d in checks.kaiming_mistakes((30, 20, 3), 2.0, "fan_in", "uniform"))
+
+
+@pytest.mark.parametrize("shape", [(16, 4), (6, 3, 5, 5)])
+@pytest.mark.parametrize("training", [True, False])
+def test_check_batch_norm_accepts_torch(shape, training):
+    torch.manual_seed(0)
+    x = torch.randn(shape, dtype=torch.float64)
+    vectors = [torch.rand(shape[1], dtype=torch.float64) + 0.5 for _ in range(4)]
+    checks.check_batch_norm("torch", torch.nn.functional.batch_norm, x, *vectors, training=training)
+
+
+def batch_norm_normalising_with(var_of):
+    """A batch_norm without running statistics whose variance is ``var_of(x, dims)``."""
+
+    def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+        dims = [0] + list(range(2, x.dim()))
+        mean = x.mean(dim=dims, keepdim=True)
+        return (x - mean) / torch.sqrt(var_of(x, dims) + eps)
+
+    return batch_norm
+
+
+def test_check_batch_norm_names_the_unbiased_variance_and_detached_statistics():
+    x = torch.randn(8, 3, dtype=torch.float64)
+    unbiased = batch_norm_normalising_with(lambda x, dims: x.var(dim=dims, keepdim=True))
+    with pytest.raises(AssertionError, match="unbiased variance"):
+        checks.check_batch_norm("unbiased", unbiased, x, training=True)
+    detached = batch_norm_normalising_with(lambda x, dims: x.detach().var(dim=dims, keepdim=True, unbiased=False))
+    with pytest.raises(AssertionError, match="gradient"):
+        checks.check_batch_norm("detached variance", detached, x, training=True)
+
+
+def test_check_batch_norm_module_accepts_torch_and_rejects_a_keras_momentum():
+    torch.manual_seed(0)
+    checks.check_batch_norm_module("torch 1d", nn.BatchNorm1d(3).double(), nn.BatchNorm1d(3).double(), (8, 3))
+    checks.check_batch_norm_module(
+        "torch 2d", nn.BatchNorm2d(3, momentum=None), nn.BatchNorm2d(3, momentum=None), (4, 3, 2, 2)
+    )
+    with pytest.raises(AssertionError, match="running_mean"):
+        checks.check_batch_norm_module("keras", nn.BatchNorm1d(3, momentum=0.99), nn.BatchNorm1d(3), (8, 3))
+    with pytest.raises(AssertionError, match="state_dict layout"):
+        checks.check_batch_norm_module(
+            "untracked", nn.BatchNorm1d(3, track_running_stats=False), nn.BatchNorm1d(3), (8, 3)
+        )

@@ -4,18 +4,11 @@ Most entries change one line of the reference answer (``edit``); the rest are wr
 """
 
 from tests.submissions import WrongImplementation as Wrong
-from tests.submissions import reference_answers
+from tests.submissions import reference_answers, reference_editor
 
 LAB = "lab01_rnn"
 REFERENCE = reference_answers(LAB)
-
-
-def edit(name: str, cell: str, old: str, new: str, loses: tuple[str, ...]) -> Wrong:
-    """The reference answer of ``cell`` with ``old`` replaced by ``new`` (which must occur in it)."""
-    if old not in REFERENCE[cell]:
-        raise ValueError(f"{name}: {old!r} is not in the reference answer of {cell}")
-    return Wrong(name, cell, REFERENCE[cell].replace(old, new), loses)
-
+edit = reference_editor(LAB)
 
 CORPUS = [
     # --- Elman
