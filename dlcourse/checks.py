@@ -634,9 +634,12 @@ def check_batch_norm_module(
         reference.bias.copy_(random(shape[1]))
     module.load_state_dict(reference.state_dict())
     module.train(), reference.train()
+    momentum = reference.momentum
+    dims = [0] + list(range(2, len(shape)))
     for step in range(1, steps + 1):
         with one_line(f"{name}: training batch {step}: output, gradients of x, weight and bias, buffers"):
             x = 2 * random(*shape) + 1
+            old_mean, batch_mean = reference.running_mean.clone(), x.mean(dim=dims)
             inputs = [x.clone().requires_grad_(True) for _ in range(2)]
             upstream = random(*shape)
             outputs = [m(inp) for m, inp in zip((module, reference), inputs, strict=True)]
@@ -665,6 +668,16 @@ def check_batch_norm_module(
                     tol,
                     tol,
                 )
+            mean_mistakes = {}
+            if momentum is not None:
+                mean_mistakes = {
+                    f"the new batch mean must get the weight momentum = {momentum} and the old estimate "
+                    f"1 - momentum (PyTorch's convention; Keras' momentum=0.99 is PyTorch's 0.01)": (
+                        momentum * old_mean + (1 - momentum) * batch_mean
+                    ),
+                    "momentum=0.99 is Keras' convention; PyTorch's default is momentum=0.1, the weight of the new "
+                    "batch": 0.01 * old_mean + 0.99 * batch_mean,
+                }
             for key in ("running_mean", "running_var", "num_batches_tracked"):
                 check_close(
                     f"{name}: after training batch {step}: {key}",
@@ -672,6 +685,7 @@ def check_batch_norm_module(
                     reference.state_dict()[key],
                     tol,
                     tol,
+                    mean_mistakes if key == "running_mean" else None,
                 )
     module.eval(), reference.eval()
     state = {key: value.clone() for key, value in module.state_dict().items()}

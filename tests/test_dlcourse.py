@@ -483,7 +483,7 @@ def test_check_batch_norm_module_accepts_torch_and_rejects_a_keras_momentum():
     checks.check_batch_norm_module(
         "torch 2d", nn.BatchNorm2d(3, momentum=None), nn.BatchNorm2d(3, momentum=None), (4, 3, 2, 2)
     )
-    with pytest.raises(AssertionError, match="running_mean"):
+    with pytest.raises(AssertionError, match="running_mean: momentum=0.99 is Keras' convention"):
         checks.check_batch_norm_module("keras", nn.BatchNorm1d(3, momentum=0.99), nn.BatchNorm1d(3), (8, 3))
     with pytest.raises(AssertionError, match="state_dict layout"):
         checks.check_batch_norm_module(
