@@ -131,13 +131,15 @@ def run_worker(request: Request, limits: Limits) -> Result:
         kill(process)
         killed = f"grading stopped after {limits.kill_after:g} s and killed"
         return Result(request.student_id, problems=[killed], seconds=limits.kill_after)
-    result_path = Path(request.result)
-    if exit_code != 0 or not result_path.exists():
+    # The worker writes its result last, so a readable result means it finished, whatever the exit
+    # code: multiprocessing reports 255 when it loses the fork server's status message.
+    try:
+        return Result(**json.loads(Path(request.result).read_text()))
+    except (OSError, ValueError):
         lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
         last = [line for line in lines if line.strip()][-1:] or ["no message"]
         problem = f"grading process died (exit {exit_code}): {last[0][:300]}"
         return Result(request.student_id, problems=[problem])
-    return Result(**json.loads(result_path.read_text()))
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> None:

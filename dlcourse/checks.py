@@ -443,11 +443,26 @@ def xavier_mistakes(shape: tuple[int, ...], gain: float, distribution: str) -> d
     return different_from(std, candidates)
 
 
-def normalise(x: torch.Tensor, dims: list[int], eps: float, unbiased: bool = False, eps_inside: bool = True):
+def normalise(
+    x: torch.Tensor,
+    dims: list[int],
+    eps: float,
+    unbiased: bool = False,
+    eps_inside: bool = True,
+    detach_statistics: bool = False,
+) -> torch.Tensor:
     """(x - mean) / sqrt(var + eps) with statistics over ``dims``: the reference and its known mistakes."""
-    mean = x.mean(dim=dims, keepdim=True)
-    var = x.var(dim=dims, keepdim=True, unbiased=unbiased)
+    source = x.detach() if detach_statistics else x
+    mean = source.mean(dim=dims, keepdim=True)
+    var = source.var(dim=dims, keepdim=True, unbiased=unbiased)
     return (x - mean) / (torch.sqrt(var + eps) if eps_inside else torch.sqrt(var) + eps)
+
+
+def with_affine(y: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
+    """y * weight + bias per channel (dimension 1); a missing weight or bias is left out."""
+    shape = [1, -1] + [1] * (y.dim() - 2)
+    y = y if weight is None else y * weight.reshape(shape)
+    return y if bias is None else y + bias.reshape(shape)
 
 
 def check_batch_norm(
@@ -502,12 +517,14 @@ def check_batch_norm(
     out, (mean_after, var_after), grads = run(batch_norm)
     ref, (ref_mean_after, ref_var_after), ref_grads = run(torch.nn.functional.batch_norm)
 
-    shape = [1, -1] + [1] * (x.dim() - 2)
     dims = [0] + list(range(2, x.dim()))
 
     def affine(y: torch.Tensor) -> torch.Tensor:
-        y = y if weight is None else y * weight.detach().reshape(shape)
-        return y if bias is None else y + bias.detach().reshape(shape)
+        return with_affine(y, copy(weight), copy(bias))
+
+    def frozen_statistics(x, running_mean, running_var, weight=None, bias=None, **_):
+        # the known mistake of treating the batch statistics as constants
+        return with_affine(normalise(x, dims, eps, detach_statistics=True), weight, bias)
 
     xd = x.detach()
     if training:
@@ -558,7 +575,7 @@ def check_batch_norm(
     detached = {}
     if training:
         # the gradient a student gets when the batch statistics are treated as constants
-        _, _, detached = run(frozen_statistics_batch_norm)
+        _, _, detached = run(frozen_statistics)
     for key, ref_grad in ref_grads.items():
         mistake = {}
         if key == "x" and "x" in detached:
@@ -572,19 +589,6 @@ def check_batch_norm(
                 f"{name}: no gradient reached {key}; compute the output from it with tensor operations"
             )
         check_close(f"{name}: gradient with respect to {key}", got, ref_grad, atol=tol, rtol=tol, mistakes=mistake)
-
-
-def frozen_statistics_batch_norm(
-    x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
-):
-    """Batch norm in training mode with detached batch statistics (a known mistake, for diagnoses)."""
-    dims = [0] + list(range(2, x.dim()))
-    shape = [1, -1] + [1] * (x.dim() - 2)
-    mean = x.detach().mean(dim=dims, keepdim=True)
-    var = x.detach().var(dim=dims, keepdim=True, unbiased=False)
-    y = (x - mean) / torch.sqrt(var + eps)
-    y = y if weight is None else y * weight.reshape(shape)
-    return y if bias is None else y + bias.reshape(shape)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,8 @@ The checks every lab shares (reference, blank, corpus, feedback) are in test_gra
 
 import re
 
+import pytest
+
 from tests.corpus.lab00_setup import ALTERNATIVES, CORPUS
 
 
@@ -31,3 +33,28 @@ def test_summary_line(lab00_grading):
         rf"graded {total} submissions of lab00_setup in [\d.]+ s \(2 at a time\); mean [\d.]+ of 8 points; 2 problems",
         lab00_grading.stdout,
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "problems"),
+    [
+        ('{"student_id": "s1", "scores": {"test_a": 1.0}}', []),  # finished; its exit status was lost
+        (None, ["grading process died (exit 255): last line of the log"]),  # died before writing
+        ('{"student_id": "s1", "sco', ["grading process died (exit 255): last line of the log"]),  # cut short
+    ],
+)
+def test_a_worker_result_counts_whatever_the_exit_code(tmp_path, monkeypatch, written, problems):
+    from autograder import grade
+    from autograder.worker import Request
+
+    result = tmp_path / "s1.json"
+    request = Request("lab00_setup", "s1", "nb.ipynb", "template", "feedback.html", str(result))
+
+    def finished_worker(request_path, log_path):
+        log_path.write_text("first line\nlast line of the log\n")
+        if written is not None:
+            result.write_text(written)
+
+    monkeypatch.setattr(grade, "start_worker", finished_worker)
+    monkeypatch.setattr(grade, "wait_for", lambda process, seconds: 255)
+    assert grade.run_worker(request, grade.Limits()).problems == problems
