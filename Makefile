@@ -12,6 +12,8 @@ $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@# instructor tools (autograder, its hidden-test battery, tests) importable in this venv's kernels only
+	$(PY) -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "course-instructor.pth").write_text("$(CURDIR)\n")'
 	touch $(INSTALLED)
 
 ## test: the whole test suite (unit tests, release check, grading corpus, notebooks via nbval)

@@ -33,13 +33,13 @@ import autograder.kernel_guard
 
 GUARD_SOURCE = Path(autograder.kernel_guard.__file__).read_text()
 INSTALL = """\
-def _dlcourse_boot(source, writable, unreadable):
+def _dlcourse_boot(source, writable, unreadable, readable):
     import sys, types
     module = types.ModuleType("_dlcourse_guard")
     exec(compile(source, "_dlcourse_guard", "exec"), module.__dict__)
     sys.modules["_dlcourse_guard"] = module
-    module.install(writable, unreadable)
-_dlcourse_boot({source!r}, {writable!r}, {unreadable!r})
+    module.install(writable, unreadable, readable)
+_dlcourse_boot({source!r}, {writable!r}, {unreadable!r}, {readable!r})
 del _dlcourse_boot
 """
 CHECKPOINT = '__import__("sys").modules["_dlcourse_guard"].checkpoint({test})'
@@ -64,6 +64,7 @@ class GuardedExecute(Execute):
     report = Unicode("", help="JSON file the findings are written to").tag(config=True)
     writable = List(Unicode(), help="folders student code may write to").tag(config=True)
     unreadable = List(Unicode(), help="folders student code may not read").tag(config=True)
+    readable = List(Unicode(), help="exceptions inside them: the hidden tests' own code").tag(config=True)
     max_output_chars = Integer(20_000, help="printed characters kept per cell").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
@@ -127,7 +128,14 @@ class GuardedExecute(Execute):
 
     def install_guard(self) -> None:
         self.guarded = True
-        self.guard(INSTALL.format(source=GUARD_SOURCE, writable=list(self.writable), unreadable=list(self.unreadable)))
+        self.guard(
+            INSTALL.format(
+                source=GUARD_SOURCE,
+                writable=list(self.writable),
+                unreadable=list(self.unreadable),
+                readable=list(self.readable),
+            )
+        )
 
     def preprocess_cell(self, cell, resources, index):
         cell, resources = self.run_cell(cell, resources, index)

@@ -163,7 +163,7 @@ def audit(event: str, args: tuple) -> None:
         if writing and not within(path, _state["writable"]):
             note(f"tried to write {path}, outside its working folder (refused)")
             raise PermissionError(f"the grader does not allow writing {path}")
-        if within(path, _state["unreadable"]) and not within(path, _state["writable"]):
+        if within(path, _state["unreadable"]) and not within(path, _state["writable"] + _state["readable"]):
             note(f"tried to read {path}, a file of the grader or of another student (refused)")
             raise PermissionError(f"the grader does not allow reading {path}")
 
@@ -215,10 +215,14 @@ def get_shell():
     return get_ipython()
 
 
-def install(writable: list[str], unreadable: list[str]) -> None:
-    """Start guarding: called once, before the notebook's first cell."""
+def install(writable: list[str], unreadable: list[str], readable: list[str] = ()) -> None:
+    """Start guarding: called once, before the notebook's first cell.
+
+    ``readable`` lists exceptions inside the unreadable folders: the code the hidden tests import.
+    """
     _state.update(seen=set(), new=[], bound={}, writable=[os.path.realpath(p) for p in writable])
     _state["unreadable"] = [os.path.realpath(p) for p in unreadable]
+    _state["readable"] = [os.path.realpath(p) for p in readable]
     _state["originals"] = snapshot()
     sys.dont_write_bytecode = True
     for key in [key for key in os.environ if key.startswith("NBGRADER")]:

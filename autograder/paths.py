@@ -11,6 +11,7 @@ SOLUTIONS_DIR = REPO_ROOT / "solutions"
 LABS_DIR = REPO_ROOT / "labs"
 BOOK_CONFIG = REPO_ROOT / "_config.yml"
 NBGRADER_CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
+BATTERY_DIR = Path(__file__).resolve().parent / "battery"  # the hidden tests' shared code
 
 
 def source_notebook(lab: str) -> Path:

@@ -12,6 +12,7 @@ reports into one gradebook at the end.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -31,8 +32,10 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
 from traitlets.config import Config
 
+import autograder
 from autograder.course import load_config, put_scripts_on_path
 from autograder.execute import GuardedExecute
+from autograder.paths import BATTERY_DIR
 from autograder.restore import load_submission, restore_submission
 from autograder.tampering import hidden_test_lines, remove_hidden_test_leaks, suspicious_code
 
@@ -104,7 +107,14 @@ def grading_config(request: Request, course_root: Path, home: Path) -> Config:
     working = [course_root / folder / student / lab for folder in ("submitted", "autograded")]
     config.GuardedExecute.writable = [str(path) for path in [*working, home, Path("/dev/null"), Path("/dev/shm")]]
     config.GuardedExecute.unreadable = [str(course_root), *request.private]
+    config.GuardedExecute.readable = hidden_test_code()
     return config
+
+
+def hidden_test_code() -> list[str]:
+    """What the hidden tests import inside the kernel: the battery and its parent package's __init__."""
+    package = Path(autograder.__file__)
+    return [str(package), importlib.util.cache_from_source(str(package)), str(BATTERY_DIR)]
 
 
 def private_home(folder: Path) -> Path:

@@ -5,6 +5,7 @@ loses points exactly in the test cells it names, each correct alternative keeps 
 and no feedback file shows what the hidden tests contain.
 """
 
+import html
 import importlib
 import re
 from pathlib import Path
@@ -12,14 +13,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.paths import released_notebook, source_notebook
+from autograder.paths import BATTERY_DIR, released_notebook, source_notebook
 from tests.grading import load_corpus
 
 LABS = sorted(path.stem for path in (Path(__file__).parent / "corpus").glob("lab*.py"))
 ENTRIES = [(lab, wrong) for lab in LABS for wrong in load_corpus(lab)[0]]
 ALTERNATIVES = [(lab, alternative) for lab in LABS for alternative in load_corpus(lab)[1]]
 HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.DOTALL)
-DEFINED_NAME = re.compile(r"^\s*(?:def|class)\s+([A-Za-z]\w*)", re.MULTILINE)
+BATTERY_IMPORT = re.compile(r"autograder\.battery\.(\w+)|from autograder\.battery import (\w+)")
 
 
 def graded_cells(lab: str) -> list[str]:
@@ -33,20 +34,23 @@ def lost_cells(run, student: str) -> list[str]:
     return sorted(cell for cell, (score, maximum) in run.scores[student].items() if score != maximum)
 
 
-def hidden_names(lab: str) -> set[str]:
-    """Functions and classes the hidden tests define that appear nowhere in the released lab.
+def hidden_lines(lab: str) -> set[str]:
+    """Code lines of the hidden tests and of the battery modules they import, absent from the release.
 
-    Seeing one of them in a student's feedback means hidden test source leaked.
+    Seeing one of them in a student's feedback means hidden test source leaked. Short lines and
+    lines that are only a string (messages, which feedback rightly shows) do not count.
     """
     source = nbformat.read(source_notebook(lab), as_version=4)
     released = released_notebook(lab).read_text()
-    names = set()
-    for cell in source.cells:
-        for block in HIDDEN_BLOCK.findall(cell.source):
-            for match in DEFINED_NAME.finditer(block):
-                if match.group(1) not in released:
-                    names.add(match.group(1))
-    return names
+    blocks = [block for cell in source.cells for block in HIDDEN_BLOCK.findall(cell.source)]
+    modules = {name for block in blocks for match in BATTERY_IMPORT.finditer(block) for name in match.groups() if name}
+    texts = blocks + [(BATTERY_DIR / f"{module}.py").read_text() for module in sorted(modules)]
+    lines = {line.strip() for text in texts for line in text.splitlines()}
+    return {
+        line
+        for line in lines
+        if len(line) >= 20 and not line.startswith(("#", '"', "f\"", "'")) and line not in released
+    }
 
 
 @pytest.mark.parametrize("lab", LABS)
@@ -107,14 +111,14 @@ def test_graded_submissions_report_no_problem(graded_corpus, lab):
 @pytest.mark.parametrize("lab", LABS)
 def test_feedback_for_everyone_without_hidden_tests(graded_corpus, lab):
     run = graded_corpus(lab)
-    secrets = hidden_names(lab)
-    assert secrets, "expected the hidden tests to define some helper names"
+    secrets = hidden_lines(lab)
+    assert secrets, "expected the hidden tests to have some code"
     for student in ["reference", "blank"] + [w.name for w in run.corpus + run.alternatives]:
         path = run.out / "feedback" / student / f"{lab}.html"
-        text = path.read_text()
+        text = html.unescape(path.read_text())
         assert "HIDDEN TESTS" not in text, path
-        leaked = sorted(name for name in secrets if name in text)
-        assert not leaked, f"{path} shows hidden-test names {leaked}"
+        leaked = sorted(line for line in secrets if line in text)
+        assert not leaked, f"{path} shows hidden-test code {leaked[:3]}"
 
 
 def test_lab06_feedback_names_the_mistake(graded_corpus):

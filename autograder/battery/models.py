@@ -1,0 +1,67 @@
+"""Small models for hidden tests, chosen so that mistakes change the result.
+
+A model that behaves the same in train and eval mode cannot tell whether an answer switched
+modes; :class:`TrainEvalGap` is a deterministic layer that does (no randomness, no dependence on
+the rest of the batch), so exact oracles stay possible. Smooth activations keep every gradient
+entry away from zero, so float64 results are exact and signs never tie.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from autograder.battery.inputs import seeded
+
+
+class TrainEvalGap(nn.Module):
+    """y = scale * x in train mode, y = x in eval mode: a mode mistake changes outputs and gradients."""
+
+    def __init__(self, scale: float = 2.0):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale if self.training else x
+
+
+def mode_sensitive_mlp(
+    in_features: int, classes: int, hidden: int = 16, *, dtype=torch.float64, device=None, seed: int = 0
+) -> nn.Sequential:
+    """Flatten -> Linear -> Tanh -> TrainEvalGap -> Linear: smooth, and different in train and eval mode."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Flatten(), nn.Linear(in_features, hidden), nn.Tanh(), TrainEvalGap(), nn.Linear(hidden, classes)
+    )
+    return model.to(device=device, dtype=dtype)
+
+
+def mode_sensitive_cnn(
+    channels: int, size: int, classes: int, *, dtype=torch.float64, device=None, seed: int = 0
+) -> nn.Sequential:
+    """Conv -> Tanh -> TrainEvalGap -> Linear on (N, channels, size, size) images."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Conv2d(channels, 4, 3, padding=1),
+        nn.Tanh(),
+        TrainEvalGap(),
+        nn.Flatten(),
+        nn.Linear(4 * size * size, classes),
+    )
+    return model.to(device=device, dtype=dtype)
+
+
+def batchnorm_dropout_cnn(channels: int, size: int, classes: int, *, device=None, seed: int = 0) -> nn.Sequential:
+    """A float32 CNN with batch norm and dropout, whose running statistics are far from any batch's."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Conv2d(channels, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Flatten(),
+        nn.Linear(4 * size * size, classes),
+    ).to(device)
+    with torch.no_grad():
+        model.train()(3 * torch.rand(8, channels, size, size, generator=seeded(seed)).to(device) + 1)
+    return model

@@ -1,0 +1,40 @@
+"""Visible checks for labs: each prints its measurement next to the tolerance.
+
+``core`` holds what every lab uses; one module per lab topic holds the contract checks its
+visible tests share with the hidden ones. Everything is importable from ``dlcourse.checks``.
+"""
+
+from dlcourse.checks.attacks import ModeRecorder, check_attack_contract
+from dlcourse.checks.batchnorm import check_batch_norm, check_batch_norm_module
+from dlcourse.checks.core import (
+    as_cpu_float64,
+    check_close,
+    check_true,
+    is_close,
+    is_real_number,
+    one_line,
+    quiet,
+    run_test,
+)
+from dlcourse.checks.init import check_init, check_init_statistics, fans_of, kaiming_mistakes, xavier_mistakes  # noqa: F401 - the last three move to the battery (issue 13)
+from dlcourse.checks.recurrent import check_recurrent_cell, check_uniform_init, parameter_shapes
+
+__all__ = [
+    "ModeRecorder",
+    "as_cpu_float64",
+    "check_attack_contract",
+    "check_batch_norm",
+    "check_batch_norm_module",
+    "check_close",
+    "check_init",
+    "check_init_statistics",
+    "check_recurrent_cell",
+    "check_true",
+    "check_uniform_init",
+    "is_close",
+    "is_real_number",
+    "one_line",
+    "parameter_shapes",
+    "quiet",
+    "run_test",
+]
