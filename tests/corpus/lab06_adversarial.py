@@ -541,6 +541,111 @@ def finite_difference_gradient(f, x, h=1e-3):
     loss.backward()
     return loss.item()""",
     ),
+    # --- inputs on a GPU, any layout, batch size 1, the graph of x (issue 13's categories)
+    pgd_variant(
+        "pgd_cpu_random_start", "x_adv = (x_adv + (2 * torch.rand(x.shape) - 1) * eps).clamp(0, 1)", PGD_STEP
+    ),
+    pgd_variant(
+        "pgd_ball_around_random_start",
+        """x_adv = (x_adv + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+        x = x_adv.clone()""",
+        PGD_STEP,
+    ),
+    Wrong(
+        "pgd_result_tracks_x_graph",
+        "pgd",
+        """
+def pgd(model, x, y, eps, alpha, steps, random_start=True, targeted=False):
+    x_adv = x.clone()
+    if random_start:
+        x_adv = torch.clamp(x_adv + (torch.rand_like(x) * 2 - 1) * eps, 0, 1)
+    for _ in range(steps):
+        x_adv = fgsm(model, x_adv, y, alpha, targeted=targeted)
+        x_adv = torch.clamp(x_adv, x - eps, x + eps).clamp(0, 1)
+    return x_adv
+""",
+        PGD,
+    ),
+    Wrong(
+        "mim_cpu_velocity",
+        "mim",
+        f"""
+def mim(model, x, y, eps, alpha, steps, decay=1.0, random_start=False, targeted=False):
+    was_training = model.training
+    model.eval()
+    x_adv = x.clone().detach()
+    if random_start:
+        x_adv = (x_adv + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    velocity = torch.zeros(x.shape)
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+        velocity = decay * velocity + grad / {PER_EXAMPLE_L1}
+        x_adv = x_adv.detach() + (-alpha if targeted else alpha) * velocity.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+    model.train(was_training)
+    return x_adv
+""",
+        MIM,
+    ),
+    mim_variant(
+        "mim_norm_with_view",
+        "velocity = decay * velocity + grad / grad.abs().view(len(grad), -1).sum(dim=1).view(-1, *[1] * (x.dim() - 1))",
+    ),
+    Wrong(
+        "fd_cpu_result",
+        "finite_difference_gradient",
+        """
+def finite_difference_gradient(f, x, h=1e-3):
+    grad = torch.zeros(x.shape)
+    flat = x.reshape(-1)
+    for i in range(flat.numel()):
+        step = torch.zeros_like(flat)
+        step[i] = h
+        grad.view(-1)[i] = (float(f((flat + step).view_as(x))) - float(f((flat - step).view_as(x)))) / (2 * h)
+    return grad
+""",
+        FD,
+    ),
+    Wrong(
+        "fd_view_on_non_contiguous",
+        "finite_difference_gradient",
+        """
+def finite_difference_gradient(f, x, h=1e-3):
+    grad = torch.zeros_like(x)
+    for i in range(x.numel()):
+        step = torch.zeros_like(x)
+        step.view(-1)[i] = h
+        grad.view(-1)[i] = (float(f(x + step)) - float(f(x - step))) / (2 * h)
+    return grad
+""",
+        FD,
+    ),
+    step_variant(
+        "step_predictions_in_train_mode",
+        """with torch.no_grad():
+        labels = model(x).argmax(dim=1) if use_predicted_labels else y
+    x_adv = pgd(model, x, labels, eps, alpha, steps, random_start=True)
+    model.train()
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y) + F.cross_entropy(model(x_adv), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()""",
+    ),
+    step_variant(
+        "step_squeezed_labels",
+        """model.eval()
+    with torch.no_grad():
+        labels = model(x).argmax(dim=1).squeeze() if use_predicted_labels else y
+    x_adv = pgd(model, x, labels, eps, alpha, steps, random_start=True)
+    model.train()
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y) + F.cross_entropy(model(x_adv), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()""",
+    ),
     # --- questions
     Wrong("question_fgsm_is_enough", "questions", 'q1_answer = "a"\nq2_answer = "b"\nq3_answer = 1568\n', ("test_q1",)),
     Wrong(
@@ -574,6 +679,119 @@ ALTERNATIVES = [
         "velocity = decay * velocity + grad / grad.abs().flatten(1).sum(dim=1).view(-1, *[1] * (x.dim() - 1))",
         loses=(),
     ),
+    # Adapted from torchattacks (FGSM, PGD, MIFGSM) as a student would paste them into the lab's signatures.
+    Wrong(
+        "fgsm_torchattacks_style",
+        "fgsm",
+        """
+def fgsm(model, x, y, eps, targeted=False):
+    given_mode = model.training
+    model.eval()
+    images = x.clone().detach()
+    labels = y.clone().detach()
+    images.requires_grad = True
+    outputs = model(images)
+    loss = nn.CrossEntropyLoss()
+    cost = -loss(outputs, labels) if targeted else loss(outputs, labels)
+    grad = torch.autograd.grad(cost, images, retain_graph=False, create_graph=False)[0]
+    adv_images = images + eps * grad.sign()
+    adv_images = torch.clamp(adv_images, min=0, max=1).detach()
+    model.train(given_mode)
+    return adv_images
+""",
+        (),
+    ),
+    Wrong(
+        "pgd_torchattacks_style",
+        "pgd",
+        """
+def pgd(model, x, y, eps, alpha, steps, random_start=True, targeted=False):
+    given_mode = model.training
+    model.eval()
+    images = x.clone().detach()
+    labels = y.clone().detach()
+    loss = nn.CrossEntropyLoss()
+    adv_images = images.clone().detach()
+    if random_start:
+        adv_images = adv_images + torch.empty_like(adv_images).uniform_(-eps, eps)
+        adv_images = torch.clamp(adv_images, min=0, max=1).detach()
+    for _ in range(steps):
+        adv_images.requires_grad = True
+        outputs = model(adv_images)
+        cost = -loss(outputs, labels) if targeted else loss(outputs, labels)
+        grad = torch.autograd.grad(cost, adv_images, retain_graph=False, create_graph=False)[0]
+        adv_images = adv_images.detach() + alpha * grad.sign()
+        delta = torch.clamp(adv_images - images, min=-eps, max=eps)
+        adv_images = torch.clamp(images + delta, min=0, max=1).detach()
+    model.train(given_mode)
+    return adv_images
+""",
+        (),
+    ),
+    Wrong(
+        "mim_torchattacks_style",
+        "mim",
+        """
+def mim(model, x, y, eps, alpha, steps, decay=1.0, random_start=False, targeted=False):
+    given_mode = model.training
+    model.eval()
+    images = x.clone().detach()
+    labels = y.clone().detach()
+    momentum = torch.zeros_like(images).detach()
+    loss = nn.CrossEntropyLoss()
+    adv_images = images.clone().detach()
+    if random_start:
+        adv_images = adv_images + torch.empty_like(adv_images).uniform_(-eps, eps)
+        adv_images = torch.clamp(adv_images, min=0, max=1).detach()
+    dims = tuple(range(1, images.dim()))  # torchattacks has (1, 2, 3): images only
+    for _ in range(steps):
+        adv_images.requires_grad = True
+        outputs = model(adv_images)
+        cost = -loss(outputs, labels) if targeted else loss(outputs, labels)
+        grad = torch.autograd.grad(cost, adv_images, retain_graph=False, create_graph=False)[0]
+        grad = grad / torch.mean(torch.abs(grad), dim=dims, keepdim=True)
+        grad = grad + momentum * decay
+        momentum = grad
+        adv_images = adv_images.detach() + alpha * grad.sign()
+        delta = torch.clamp(adv_images - images, min=-eps, max=eps)
+        adv_images = torch.clamp(images + delta, min=0, max=1).detach()
+    model.train(given_mode)
+    return adv_images
+""",
+        (),
+    ),
+    Wrong(
+        "fd_unit_vectors",
+        "finite_difference_gradient",
+        """
+def finite_difference_gradient(f, x, h=1e-3):
+    units = torch.eye(x.numel(), dtype=x.dtype, device=x.device)
+    estimates = [(float(f(x + h * e.reshape(x.shape))) - float(f(x - h * e.reshape(x.shape)))) / (2 * h) for e in units]
+    return torch.tensor(estimates, dtype=x.dtype, device=x.device).reshape(x.shape)
+""",
+        (),
+    ),
+    Wrong(
+        "step_zero_grad_set_to_none_and_mode_kept",
+        "adversarial_training_step",
+        """
+def adversarial_training_step(model, optimizer, x, y, eps, alpha, steps, use_predicted_labels=True):
+    labels = y
+    if use_predicted_labels:
+        model.eval()
+        with torch.inference_mode():
+            labels = model(x).argmax(1)
+        labels = labels.clone()
+    x_adv = pgd(model, x, labels, eps=eps, alpha=alpha, steps=steps, random_start=True, targeted=False)
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    clean, adversarial = F.cross_entropy(model(x), y), F.cross_entropy(model(x_adv), y)
+    (clean + adversarial).backward()
+    optimizer.step()
+    return (clean + adversarial).item()
+""",
+        (),
+    ),
     Wrong(
         "fgsm_with_backward_and_sum",
         "fgsm",
@@ -597,6 +815,7 @@ def fgsm(model, x, y, eps, targeted=False):
         "pgd",
         """
 def pgd(model, x, y, eps, alpha, steps, random_start=True, targeted=False):
+    x = x.detach()
     x_adv = x.clone()
     if random_start:
         x_adv = torch.clamp(x_adv + (torch.rand_like(x) * 2 - 1) * eps, 0, 1)
