@@ -15,12 +15,10 @@ EQUIVALENT = {
         "x.detach() is a new tensor sharing x's storage; requires_grad_(True) on it leaves x alone and "
         "nothing writes to it, so x is unchanged"
     ),
-    "pgd:10:17 `x_adv + torch.empty_like(x).uniform_(-eps, eps)` -> `x_adv - torch.empty_like(x).uniform_(-eps, eps)`": (
-        RANDOM_START_SIGN
-    ),
-    "mim:10:17 `x_adv + torch.empty_like(x).uniform_(-eps, eps)` -> `x_adv - torch.empty_like(x).uniform_(-eps, eps)`": (
-        RANDOM_START_SIGN
-    ),
+    "pgd:10:17 `x_adv + torch.empty_like(x).uniform_(-eps, eps)` -> "
+    "`x_adv - torch.empty_like(x).uniform_(-eps, eps)`": (RANDOM_START_SIGN),
+    "mim:10:17 `x_adv + torch.empty_like(x).uniform_(-eps, eps)` -> "
+    "`x_adv - torch.empty_like(x).uniform_(-eps, eps)`": (RANDOM_START_SIGN),
     "mim:16:18 `grad.abs().flatten(start_dim=1).sum(dim=1)` -> `grad.abs().flatten(start_dim=1).mean(dim=1)`": (
         "the mean of |grad| is the L1 norm divided by the number of coordinates, the same for every example, so "
         "the velocity is scaled by that constant and its sign, the only thing a step uses, is unchanged"
