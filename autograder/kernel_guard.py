@@ -52,6 +52,14 @@ PROTECTED: dict[str, tuple[str, ...]] = {
     "torch.testing": ("assert_close",),
     "torch.Tensor": ("__eq__", "__ne__", "allclose", "equal", "all", "any", "item", "tolist", "__bool__", "abs"),
     "dlcourse.checks": ("as_cpu_float64", "is_close", "check_close", "check_true", "check_attack_contract", "quiet"),
+    "dlcourse.checks.core": ("as_cpu_float64", "is_close", "check_close", "check_true", "quiet", "run_test"),
+    "dlcourse.checks.attacks": ("check_attack_contract", "ModeRecorder"),
+    # the hidden tests' shared battery, which hidden test cells import inside the kernel
+    "autograder.battery.compare": ("assert_close", "assert_equal", "check_form", "require", "within", "as_float64"),
+    "autograder.battery.snapshot": ("Snapshot", "same_values"),
+    "autograder.battery.student": ("Student", "call", "expect_raises"),
+    "autograder.battery.devices": ("run_on_simulated_gpu",),
+    "autograder.battery.forbidden": ("forbidden_calls", "require_not_called"),
 }
 MISSING = object()
 _state: dict = {}

@@ -21,6 +21,7 @@ SUSPICIOUS = {
     ),
     "reads IPython's history": re.compile(r"history_manager|\b_ih\b|\bIn\s*\[|\b_i\d+\b|%history"),
     "looks for nbgrader": re.compile(r"NBGRADER|nbgrader|gradebook"),
+    "reaches for the grader's code (the hidden tests' battery)": re.compile(r"\bautograder\b"),
     "installs an audit hook or trace function": re.compile(r"addaudithook|settrace|setprofile"),
     "replaces a comparison or assertion helper": re.compile(
         r"\b(torch|np|numpy|math|checks|dlcourse\.checks|builtins)\.(allclose|isclose|equal|array_equal|testing|"

@@ -1,35 +1,147 @@
-"""Visible checks of batch normalization against PyTorch's (lab 3)."""
+"""Visible checks of batch normalization against PyTorch's (lab 3).
+
+:func:`check_batch_norm` compares a ``batch_norm`` function with ``torch.nn.functional.batch_norm``
+and :func:`check_batch_norm_module` a module with ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``. Both
+check every promise of the lab's contract, not only the values, and print one line per quantity
+with its tolerance. Both take an optional ``mistakes`` hook, ``mistakes(quantity, case)``, called
+only when a quantity is wrong: it returns ``{diagnosis: the value that mistake produces}`` so
+that the failure names the mistake (the course's hidden tests use it).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from dlcourse.checks.core import check_close, check_true, one_line
+from dlcourse.checks.core import as_cpu_float64, check_close, check_true, is_close, one_line
+
+Mistakes = Callable[[str, Any], Mapping[str, Any]]
+PASSING = ("keywords", "positional", "defaults")
+DEFAULTS = {"weight": None, "bias": None, "training": False, "momentum": 0.1, "eps": 1e-5}
 
 
-def normalise(
+def is_default(key: str, value: Any) -> bool:
+    default = DEFAULTS[key]
+    return value is None if default is None else type(value) is type(default) and value == default
+
+
+def tolerance(dtype: torch.dtype) -> float:
+    """Absolute and relative tolerance of a comparison with PyTorch's result computed in float64."""
+    return 1e-9 if dtype == torch.float64 else 1e-4
+
+
+def copy_with_layout(tensor: torch.Tensor | None, requires_grad: bool = False, dtype=None) -> torch.Tensor | None:
+    """A detached copy with the same strides (transposed, channels_last or strided stays so)."""
+    if tensor is None:
+        return None
+    copy = torch.empty_strided(tensor.shape, tensor.stride(), dtype=dtype or tensor.dtype, device=tensor.device)
+    with torch.no_grad():
+        copy.copy_(tensor.detach())
+    return copy.requires_grad_(requires_grad)
+
+
+@dataclass
+class BatchNormRun:
+    """What one call of a batch_norm did: its output, the running statistics it was given (afterwards)
+    and the gradients of sum(output * upstream) with respect to x, weight and bias."""
+
+    inputs: dict[str, torch.Tensor | None]
+    output: Any
+    running_mean: torch.Tensor | None
+    running_var: torch.Tensor | None
+    grads: dict[str, torch.Tensor | None] = field(default_factory=dict)
+
+
+@dataclass
+class BatchNormCase:
+    """The arguments of one comparison; :meth:`run` calls any batch_norm on fresh copies of them."""
+
+    x: torch.Tensor
+    running_mean: torch.Tensor | None
+    running_var: torch.Tensor | None
+    weight: torch.Tensor | None
+    bias: torch.Tensor | None
+    training: bool
+    momentum: Any
+    eps: Any
+    upstream: torch.Tensor
+    gradients: bool = True
+
+    @property
+    def dims(self) -> list[int]:
+        """Every dimension but the channels (dimension 1)."""
+        return [0, *range(2, self.x.dim())]
+
+    def arguments(self, passing: str, dtype=None) -> tuple[dict[str, torch.Tensor | None], tuple, dict]:
+        grad = self.gradients
+        inputs = {
+            "x": copy_with_layout(self.x, grad, dtype),
+            "running_mean": copy_with_layout(self.running_mean, dtype=dtype),
+            "running_var": copy_with_layout(self.running_var, dtype=dtype),
+            "weight": copy_with_layout(self.weight, grad and self.weight is not None, dtype),
+            "bias": copy_with_layout(self.bias, grad and self.bias is not None, dtype),
+        }
+        given = {"training": self.training, "momentum": self.momentum, "eps": self.eps}
+        affine = {"weight": inputs["weight"], "bias": inputs["bias"]}
+        first = (inputs["x"], inputs["running_mean"], inputs["running_var"])
+        if passing == "positional":
+            return inputs, (*first, *affine.values(), *given.values()), {}
+        if passing == "defaults":
+            options = {key: value for key, value in {**affine, **given}.items() if not is_default(key, value)}
+            return inputs, first, options
+        return inputs, first, {**affine, **given}
+
+    def run(self, function: Callable, passing: str = "keywords", dtype=None) -> BatchNormRun:
+        """Call ``function`` on copies (in ``dtype`` if given); backpropagate when gradients are checked."""
+        inputs, args, kwargs = self.arguments(passing, dtype)
+        output = function(*args, **kwargs)
+        run = BatchNormRun(inputs, output, inputs["running_mean"], inputs["running_var"])
+        if self.gradients and isinstance(output, torch.Tensor) and output.requires_grad:
+            (output * self.upstream.to(output.dtype)).sum().backward()
+            run.grads = {key: inputs[key].grad for key in ("x", "weight", "bias") if inputs[key] is not None}
+        return run
+
+    def reference(self) -> BatchNormRun:
+        """PyTorch's batch_norm on float64 copies of the same values."""
+        return self.run(F.batch_norm, dtype=torch.float64)
+
+
+@dataclass
+class InputState:
+    tensor: torch.Tensor
+    value: torch.Tensor
+    version: int
+    storage: int
+
+    @classmethod
+    def of(cls, tensor: torch.Tensor) -> InputState:
+        return cls(tensor, tensor.detach().clone(), tensor._version, tensor.untyped_storage().data_ptr())
+
+    def unchanged(self) -> bool:
+        return torch.equal(self.tensor.detach(), self.value) and self.tensor._version == self.version
+
+
+def batch_norm_case(
     x: torch.Tensor,
-    dims: list[int],
-    eps: float,
-    unbiased: bool = False,
-    eps_inside: bool = True,
-    detach_statistics: bool = False,
-) -> torch.Tensor:
-    """(x - mean) / sqrt(var + eps) with statistics over ``dims``: the reference and its known mistakes."""
-    source = x.detach() if detach_statistics else x
-    mean = source.mean(dim=dims, keepdim=True)
-    var = source.var(dim=dims, keepdim=True, unbiased=unbiased)
-    return (x - mean) / (torch.sqrt(var + eps) if eps_inside else torch.sqrt(var) + eps)
-
-
-def with_affine(y: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
-    """y * weight + bias per channel (dimension 1); a missing weight or bias is left out."""
-    shape = [1, -1] + [1] * (y.dim() - 2)
-    y = y if weight is None else y * weight.reshape(shape)
-    return y if bias is None else y + bias.reshape(shape)
+    running_mean: torch.Tensor | None = None,
+    running_var: torch.Tensor | None = None,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    seed: int = 0,
+    gradients: bool = True,
+) -> BatchNormCase:
+    gen = torch.Generator().manual_seed(seed)
+    upstream = torch.randn(x.shape, generator=gen, dtype=torch.float64).to(x.device, x.dtype)
+    return BatchNormCase(x, running_mean, running_var, weight, bias, training, momentum, eps, upstream, gradients)
 
 
 def check_batch_norm(
@@ -44,219 +156,255 @@ def check_batch_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
     seed: int = 0,
+    *,
+    gradients: bool = True,
+    passing: str = "keywords",
+    tol: float | None = None,
+    mistakes: Mistakes | None = None,
 ) -> None:
-    """Compare ``batch_norm`` with ``torch.nn.functional.batch_norm`` on copies of the same arguments.
+    """Compare ``batch_norm`` with ``torch.nn.functional.batch_norm`` (in float64) on copies of the arguments.
 
-    Checks the output, the running statistics afterwards (updated in place in training, unchanged
-    in evaluation) and the gradients of a random linear function of the output with respect to x,
-    weight and bias. Known mistakes are named: the unbiased variance used to normalise, statistics
-    over the wrong axes, eps outside the square root, batch statistics in evaluation, the momentum
-    convention reversed, the biased variance stored in running_var, detached batch statistics.
-    Tolerance: 1e-9 in float64, 1e-4 in float32 (absolute and relative).
+    The copies keep x's memory layout. Checks that the output is a tensor of x's shape, dtype and
+    device with PyTorch's values; that x, weight and bias are left alone (values and version
+    counters); that the running statistics are updated in place in training (the very tensors
+    passed, their storage too, without autograd history) and untouched in evaluation; and, with
+    ``gradients``, the gradients of a random linear function of the output with respect to x,
+    weight and bias. ``passing`` says how the arguments are passed: by keyword, by position, or
+    leaving out those equal to the defaults. Tolerance ``tol``: by default 1e-9 in float64 and
+    1e-4 in float32 (absolute and relative).
     """
-    tol = 1e-9 if x.dtype == torch.float64 else 1e-4
-    gen = torch.Generator().manual_seed(seed)
-    upstream = torch.randn(x.shape, generator=gen, dtype=torch.float64).to(x.device, x.dtype)
+    if passing not in PASSING:
+        raise ValueError(f"passing must be one of {PASSING}")
+    tol = tolerance(x.dtype) if tol is None else tol
+    case = batch_norm_case(x, running_mean, running_var, weight, bias, training, momentum, eps, seed, gradients)
+    inputs, args, kwargs = case.arguments(passing)
+    watched = [key for key in ("x", "weight", "bias") if inputs[key] is not None]
+    if not training:
+        watched += [key for key in ("running_mean", "running_var") if inputs[key] is not None]
+    before = {key: InputState.of(inputs[key]) for key in watched}
+    stats_before = {
+        key: InputState.of(inputs[key]) for key in ("running_mean", "running_var") if inputs[key] is not None
+    }
 
-    def copy(t, grad=False):
-        return None if t is None else t.detach().clone().requires_grad_(grad)
+    output = batch_norm(*args, **kwargs)
+    expected = case.reference()
 
-    def run(function, **extra):
-        inputs = {"x": copy(x, True), "weight": copy(weight, weight is not None), "bias": copy(bias, bias is not None)}
-        stats = copy(running_mean), copy(running_var)
-        out = function(
-            inputs["x"],
-            *stats,
-            inputs["weight"],
-            inputs["bias"],
-            training=training,
-            momentum=momentum,
-            eps=eps,
-            **extra,
+    def compare(quantity: str, actual: Any, wanted: torch.Tensor) -> None:
+        wanted = wanted.to(x.dtype)
+        diagnoses: Mapping[str, Any] = {}
+        if mistakes is not None and not passes(actual, wanted, tol):
+            diagnoses = mistakes(quantity, case)
+        check_close(f"{name}: {quantity}", actual, wanted, atol=tol, rtol=tol, mistakes=diagnoses)
+
+    check_true(
+        f"{name}: output is a tensor",
+        isinstance(output, torch.Tensor),
+        f"expected a tensor, got {type(output).__name__}"
+        + (" (did you forget to return it?)" if output is None else ""),
+    )
+    check_true(
+        f"{name}: output shape, dtype and device",
+        output.shape == x.shape and output.dtype == x.dtype and output.device == x.device,
+        f"the output must have x's shape {tuple(x.shape)}, dtype {x.dtype} and device {x.device}, got "
+        f"{tuple(output.shape)}, {output.dtype}, {output.device}: keep x's dtype and create tensors on x's device",
+    )
+
+    for key, state in before.items():
+        check_true(
+            f"{name}: {key} left alone",
+            state.unchanged(),
+            f"{key} was modified in place; the function may only update the running statistics, and only in "
+            "training mode",
         )
-        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise AssertionError(f"{name}: the output must be a tensor of x's shape {tuple(x.shape)}, got {got}")
-        (out * upstream).sum().backward()
-        grads = {key: t.grad for key, t in inputs.items() if t is not None}
-        return out.detach(), stats, grads
-
-    out, (mean_after, var_after), grads = run(batch_norm)
-    ref, (ref_mean_after, ref_var_after), ref_grads = run(torch.nn.functional.batch_norm)
-
-    dims = [0] + list(range(2, x.dim()))
-
-    def affine(y: torch.Tensor) -> torch.Tensor:
-        return with_affine(y, copy(weight), copy(bias))
-
-    def frozen_statistics(x, running_mean, running_var, weight=None, bias=None, **_):
-        # the known mistake of treating the batch statistics as constants
-        return with_affine(normalise(x, dims, eps, detach_statistics=True), weight, bias)
-
-    xd = x.detach()
-    if training:
-        mistakes = {
-            "the batch is normalised with the unbiased variance (divide by n - 1); use the biased one "
-            "(divide by n), as torch does": affine(normalise(xd, dims, eps, unbiased=True)),
-            "eps belongs inside the square root: (x - mean) / sqrt(var + eps)": affine(
-                normalise(xd, dims, eps, eps_inside=False)
-            ),
-            "the statistics are per channel: reduce over every dimension except dimension 1 (N, H and W for "
-            "(N, C, H, W) input)": affine(normalise(xd, [0], eps)),
-            "these are statistics of each example (as in layer norm); batch norm takes them per channel over "
-            "the batch": affine(normalise(xd, list(range(1, x.dim())), eps)),
-        }
-    else:
-        mistakes = {
-            "with training=False normalise with running_mean and running_var, not the statistics of the batch": affine(
-                normalise(xd, dims, eps)
-            )
-        }
-    check_close(f"{name}: output", out, ref, atol=tol, rtol=tol, mistakes=mistakes)
-
-    if running_mean is not None:
-        n = x.numel() // x.shape[1]
-        batch_mean, batch_var = xd.mean(dim=dims), xd.var(dim=dims, unbiased=False)
+    compare("output", output.detach(), expected.output.detach())
+    for key, state in stats_before.items():
+        tensor = inputs[key]
         if training:
-            mean_mistakes = {
-                "momentum convention reversed: torch keeps (1 - momentum) of the old estimate, "
-                "running = (1 - momentum) * running + momentum * batch statistic": momentum * running_mean
-                + (1 - momentum) * batch_mean,
-                "running_mean was not updated in place (e.g. running_mean.mul_(...).add_(...))": running_mean,
-            }
-            var_mistakes = {
-                "running_var stores the unbiased variance of the batch (n / (n - 1) times the biased one)": (
-                    (1 - momentum) * running_var + momentum * batch_var
-                ),
-                "momentum convention reversed: running = (1 - momentum) * running + momentum * batch statistic": (
-                    momentum * running_var + (1 - momentum) * batch_var * n / max(n - 1, 1)
-                ),
-                "running_var was not updated in place": running_var,
-            }
-        else:
-            mean_mistakes = var_mistakes = {}
-        after = "after training=True" if training else "unchanged by training=False"
-        check_close(f"{name}: running_mean {after}", mean_after, ref_mean_after, tol, tol, mean_mistakes)
-        check_close(f"{name}: running_var {after}", var_after, ref_var_after, tol, tol, var_mistakes)
-
-    detached = {}
-    if training:
-        # the gradient a student gets when the batch statistics are treated as constants
-        _, _, detached = run(frozen_statistics)
-    for key, ref_grad in ref_grads.items():
-        mistake = {}
-        if key == "x" and "x" in detached:
-            mistake = {
-                "the gradient treats the batch mean and variance as constants; they depend on x, so do not detach "
-                "them or compute them under torch.no_grad()": detached["x"]
-            }
-        got = grads.get(key)
-        if got is None:
-            raise AssertionError(
-                f"{name}: no gradient reached {key}; compute the output from it with tensor operations"
+            compare(f"{key} after training=True", tensor, getattr(expected, key))
+            check_true(
+                f"{name}: {key} updated in its own storage",
+                tensor.untyped_storage().data_ptr() == state.storage,
+                f"{key} got new storage (e.g. {key}.data = ...); update the tensor passed in place, "
+                f"e.g. {key}.mul_(...).add_(...) or {key}.copy_(...)",
             )
-        check_close(f"{name}: gradient with respect to {key}", got, ref_grad, atol=tol, rtol=tol, mistakes=mistake)
+            check_true(
+                f"{name}: {key} records no autograd history",
+                not tensor.requires_grad and tensor.grad_fn is None,
+                f"{key} became part of the autograd graph; update it under torch.no_grad() (or from detached "
+                "statistics)",
+            )
+
+    if not gradients:
+        return
+    check_true(
+        f"{name}: output requires grad",
+        output.requires_grad,
+        "the output does not depend on x through autograd; compute it with tensor operations (no .detach(), no "
+        "torch.no_grad() around the normalisation)",
+    )
+    (output * case.upstream).sum().backward()
+    for key, wanted in expected.grads.items():
+        got = inputs[key].grad
+        check_true(
+            f"{name}: gradient reaches {key}",
+            got is not None,
+            f"no gradient reached {key}; compute the output from it with tensor operations",
+        )
+        compare(f"gradient with respect to {key}", got, wanted)
+
+
+def passes(actual: Any, expected: torch.Tensor, tol: float) -> bool:
+    """The comparison :func:`check_close` makes, without printing or raising."""
+    if not isinstance(actual, torch.Tensor) or actual.dtype != expected.dtype:
+        return False
+    values = as_cpu_float64(actual, "value")
+    return bool(torch.isfinite(values).all()) and is_close(values, as_cpu_float64(expected, "value"), tol, tol)
+
+
+def torch_batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """PyTorch's batch_norm with the lab's signature; momentum is not used (and may be None) in evaluation."""
+    if not training and momentum is None:
+        momentum = 0.0
+    return F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+@contextlib.contextmanager
+def with_torch_batch_norm(namespace: MutableMapping[str, Any]) -> Iterator[None]:
+    """Let ``batch_norm`` in ``namespace`` be PyTorch's while the block runs, then restore yours.
+
+    A module test grades the module on its own: a mistake in your ``batch_norm`` costs points in its
+    own tests, not again in the modules'.
+    """
+    missing = object()
+    yours = namespace.get("batch_norm", missing)
+    namespace["batch_norm"] = torch_batch_norm
+    try:
+        yield
+    finally:
+        if yours is missing:
+            namespace.pop("batch_norm", None)
+        else:
+            namespace["batch_norm"] = yours
+
+
+def random_like(parameter: torch.Tensor, gen: torch.Generator, *size: int) -> torch.Tensor:
+    return torch.randn(*size, generator=gen, dtype=torch.float64).to(parameter.device, parameter.dtype)
 
 
 def check_batch_norm_module(
-    name: str, module: nn.Module, reference: nn.Module, shape: tuple[int, ...], steps: int = 3, seed: int = 0
+    name: str,
+    module: nn.Module,
+    reference: nn.Module,
+    shape: tuple[int, ...] | list[tuple[int, ...]],
+    steps: int = 3,
+    seed: int = 0,
+    *,
+    mistakes: Mistakes | None = None,
 ) -> None:
     """Compare a batch-norm module with PyTorch's (``reference``, same device and dtype).
 
     Checks the state_dict layout and initial values (weight and bias as parameters, the running
     statistics and ``num_batches_tracked`` as buffers), the output of the fresh module in eval
     mode, then ``steps`` training batches (outputs, gradients of x, weight and bias, every buffer),
-    then eval mode (outputs, state unchanged), and that PyTorch's state_dict loads.
+    then eval mode (outputs, state unchanged), and that PyTorch's state_dict loads. ``shape`` is
+    the input shape, or a list of shapes, one per training batch (the last one is used in eval).
+    ``mistakes("running_mean", {"before": ..., "batch": ..., "step": ...})`` may name a wrong
+    running mean. Tolerance 1e-9 in float64, 1e-4 in float32; 1e-7 for the running statistics of a float64
+    module with momentum=None, and the eval-mode outputs that use them.
     """
+    shapes = list(shape) if isinstance(shape, list) else [tuple(shape)] * steps
     with one_line(f"{name}: state_dict layout, parameters and buffers, initial values"):
         expected = {key: (tuple(value.shape), value.dtype) for key, value in reference.state_dict().items()}
         got = {key: (tuple(value.shape), value.dtype) for key, value in module.state_dict().items()}
         check_true(f"{name}: state_dict layout", got == expected, f"the state_dict must hold {expected}, got {got}")
         check_true(
             f"{name}: parameters",
-            sorted(key for key, _ in module.named_parameters()) == ["bias", "weight"],
+            sorted(key for key, _ in module.named_parameters()) == ["bias", "weight"]
+            and all(p.requires_grad for p in module.parameters()),
             "weight and bias must be nn.Parameters; running_mean, running_var and num_batches_tracked are buffers "
             "(self.register_buffer)",
+        )
+        check_true(
+            f"{name}: buffers",
+            sorted(key for key, _ in module.named_buffers()) == ["num_batches_tracked", "running_mean", "running_var"],
+            "running_mean, running_var and num_batches_tracked must be registered with self.register_buffer",
         )
         for key, value in reference.state_dict().items():
             check_close(f"{name}: initial {key}", module.state_dict()[key], value, atol=0, rtol=0)
     parameter = next(reference.parameters())
     gen = torch.Generator().manual_seed(seed)
-
-    def random(*size: int) -> torch.Tensor:
-        return torch.randn(*size, generator=gen, dtype=torch.float64).to(parameter.device, parameter.dtype)
-
-    tol = 1e-9 if parameter.dtype == torch.float64 else 1e-4
+    tol = tolerance(parameter.dtype)
+    # with momentum=None the momentum is 1 / num_batches_tracked; computed as a float32 tensor it is off by
+    # 1e-8 relative, and so are the running statistics and the eval-mode outputs that use them
+    state_tol = tol if reference.momentum is not None else max(tol, 1e-7)
     module.eval(), reference.eval()
-    x = random(*shape)
+    x = random_like(parameter, gen, *shapes[0])
     with torch.no_grad():
         check_close(f"{name}: fresh module in eval mode", module(x), reference(x), tol, tol)
     with torch.no_grad():
-        reference.weight.copy_(random(shape[1]) + 1)
-        reference.bias.copy_(random(shape[1]))
+        reference.weight.copy_(random_like(parameter, gen, shapes[0][1]) + 1)
+        reference.bias.copy_(random_like(parameter, gen, shapes[0][1]))
     module.load_state_dict(reference.state_dict())
     module.train(), reference.train()
-    momentum = reference.momentum
-    dims = [0] + list(range(2, len(shape)))
-    for step in range(1, steps + 1):
-        with one_line(f"{name}: training batch {step}: output, gradients of x, weight and bias, buffers"):
-            x = 2 * random(*shape) + 1
-            old_mean, batch_mean = reference.running_mean.clone(), x.mean(dim=dims)
-            inputs = [x.clone().requires_grad_(True) for _ in range(2)]
-            upstream = random(*shape)
-            outputs = [m(inp) for m, inp in zip((module, reference), inputs, strict=True)]
-            for m, out in zip((module, reference), outputs, strict=True):
-                m.zero_grad()
-                (out * upstream).sum().backward()
-            with torch.no_grad():
-                in_eval_mode = reference.eval()(x)
-            reference.train()
-            check_close(
-                f"{name}: training batch {step}: output",
-                outputs[0],
-                outputs[1],
-                tol,
-                tol,
-                {"in training mode normalise with the batch's statistics: pass training=self.training": in_eval_mode},
-            )
-            check_close(f"{name}: training batch {step}: gradient of x", inputs[0].grad, inputs[1].grad, tol, tol)
-            for key in ("weight", "bias"):
-                got_grad = getattr(module, key).grad
-                check_true(f"{name}: gradient of {key}", got_grad is not None, f"{key} must take part in the output")
-                check_close(
-                    f"{name}: training batch {step}: gradient of {key}",
-                    got_grad,
-                    getattr(reference, key).grad,
-                    tol,
-                    tol,
-                )
-            mean_mistakes = {}
-            if momentum is not None:
-                mean_mistakes = {
-                    f"the new batch mean must get the weight momentum = {momentum} and the old estimate "
-                    f"1 - momentum (PyTorch's convention; Keras' momentum=0.99 is PyTorch's 0.01)": (
-                        momentum * old_mean + (1 - momentum) * batch_mean
-                    ),
-                    "momentum=0.99 is Keras' convention; PyTorch's default is momentum=0.1, the weight of the new "
-                    "batch": 0.01 * old_mean + 0.99 * batch_mean,
-                }
-            for key in ("running_mean", "running_var", "num_batches_tracked"):
-                check_close(
-                    f"{name}: after training batch {step}: {key}",
-                    module.state_dict()[key],
-                    reference.state_dict()[key],
-                    tol,
-                    tol,
-                    mean_mistakes if key == "running_mean" else None,
-                )
+    for step, step_shape in enumerate(shapes, start=1):
+        with one_line(f"{name}: training batch {step} {step_shape}: output, gradients of x, weight and bias, buffers"):
+            train_step(name, module, reference, step, step_shape, gen, tol, state_tol, mistakes)
     module.eval(), reference.eval()
     state = {key: value.clone() for key, value in module.state_dict().items()}
-    x = random(*shape)
+    x = random_like(parameter, gen, *shapes[-1])
     with one_line(f"{name}: eval mode after training: output, state unchanged"), torch.no_grad():
-        check_close(f"{name}: eval mode after training: output", module(x), reference(x), tol, tol)
+        check_close(f"{name}: eval mode after training: output", module(x), reference(x), state_tol, state_tol)
         for key, value in module.state_dict().items():
             check_true(
                 f"{name}: eval mode leaves {key} alone",
                 torch.equal(value, state[key]),
                 "in eval mode the module must not change its state (running statistics, num_batches_tracked)",
             )
+
+
+def train_step(name, module, reference, step, shape, gen, tol, state_tol, mistakes) -> None:
+    """One training batch through both modules: outputs, gradients and buffers compared."""
+    parameter = next(reference.parameters())
+    label = f"{name}: training batch {step}"
+    x = 2 * random_like(parameter, gen, *shape) + 1
+    dims = [0, *range(2, len(shape))]
+    before = {"before": reference.running_mean.clone(), "batch": x.mean(dim=dims), "step": step}
+    inputs = [x.clone().requires_grad_(True) for _ in range(2)]
+    upstream = random_like(parameter, gen, *shape)
+    outputs = [m(inp) for m, inp in zip((module, reference), inputs, strict=True)]
+    check_true(
+        f"{label}: output",
+        isinstance(outputs[0], torch.Tensor) and outputs[0].requires_grad,
+        "forward must return a tensor computed from x, weight and bias with autograd",
+    )
+    for m, out in zip((module, reference), outputs, strict=True):
+        m.zero_grad()
+        (out * upstream).sum().backward()
+    with torch.no_grad():
+        in_eval_mode = reference.eval()(x)
+    reference.train()
+    check_close(
+        f"{label}: output",
+        outputs[0],
+        outputs[1],
+        tol,
+        tol,
+        {"in training mode normalise with the batch's statistics: pass training=self.training": in_eval_mode},
+    )
+    check_true(f"{label}: gradient of x", inputs[0].grad is not None, "the output must depend on x")
+    check_close(f"{label}: gradient of x", inputs[0].grad, inputs[1].grad, tol, tol)
+    for key in ("weight", "bias"):
+        got_grad = getattr(module, key).grad
+        check_true(f"{label}: gradient of {key}", got_grad is not None, f"{key} must take part in the output")
+        check_close(f"{label}: gradient of {key}", got_grad, getattr(reference, key).grad, tol, tol)
+    for key in ("running_mean", "running_var", "num_batches_tracked"):
+        got, wanted = module.state_dict()[key], reference.state_dict()[key]
+        diagnoses = {}
+        if mistakes is not None and not passes(got, wanted, state_tol):
+            diagnoses = mistakes(key, before)
+        check_true(
+            f"{label}: {key} dtype",
+            isinstance(got, torch.Tensor) and got.dtype == wanted.dtype,
+            f"{key} must stay a {wanted.dtype} tensor",
+        )
+        check_close(f"{name}: after training batch {step}: {key}", got, wanted, state_tol, state_tol, diagnoses)

@@ -542,9 +542,7 @@ def finite_difference_gradient(f, x, h=1e-3):
     return loss.item()""",
     ),
     # --- inputs on a GPU, any layout, batch size 1, the graph of x (issue 13's categories)
-    pgd_variant(
-        "pgd_cpu_random_start", "x_adv = (x_adv + (2 * torch.rand(x.shape) - 1) * eps).clamp(0, 1)", PGD_STEP
-    ),
+    pgd_variant("pgd_cpu_random_start", "x_adv = (x_adv + (2 * torch.rand(x.shape) - 1) * eps).clamp(0, 1)", PGD_STEP),
     pgd_variant(
         "pgd_ball_around_random_start",
         """x_adv = (x_adv + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)

@@ -1,0 +1,12 @@
+"""Surviving mutants of lab03_batchnorm's reference answers that are equivalent to it, and why."""
+
+EQUIVALENT = {
+    "batch_norm:9:16 `x.numel() // x.shape[1]` -> `x.numel() / x.shape[1]`": (
+        "x.numel() is a multiple of x.shape[1], so the true division gives the same count as a float; "
+        "count <= 1 and momentum * var * count / (count - 1) compute the same numbers with a float count "
+        "(a Python int meets a tensor as a double scalar either way)"
+    ),
+    "batchnorm1d:12:52 `torch.tensor(0, dtype=torch.long)` -> `torch.tensor(0)`": (
+        "torch.tensor of a Python int is already torch.long (int64), so the buffer is the same long scalar"
+    ),
+}
