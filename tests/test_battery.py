@@ -187,3 +187,15 @@ def test_for_all_draws_the_same_cases_every_time():
     for seen in draws:
         for_all(st.integers(0, 1000), seen.append, examples=10)
     assert draws[0] == draws[1] and len(draws[0]) == 10
+
+
+def test_forbidden_calls_tell_decorated_functions_apart():
+    parameter = torch.zeros(3, requires_grad=True)
+    parameter.grad = torch.ones(3)
+    forbidden = {torch.nn.utils.clip_grad_norm_: "clip_grad_norm_"}
+    with forbidden_calls(forbidden) as called:
+        torch.nn.utils.clip_grad_value_([parameter], 1.0)  # shares clip_grad_norm_'s decorator
+    assert called == []
+    with forbidden_calls(forbidden) as called:
+        torch.nn.utils.clip_grad_norm_([parameter], 1.0)
+    assert called == ["clip_grad_norm_"]

@@ -1,9 +1,10 @@
-"""Visible statistical checks of initialisers (dlcourse.checks.init)."""
+"""Visible statistical checks of initialisers (dlcourse.checks.init) and the lab-2 mistake tables."""
 
 import pytest
 import torch
 from torch import nn
 
+from autograder.battery.initialisation import fans_of, kaiming_mistakes, xavier_mistakes
 from dlcourse import checks
 from dlcourse.checks import init
 
@@ -11,19 +12,20 @@ from dlcourse.checks import init
 @pytest.mark.parametrize("seed", range(5))
 def test_check_init_passes_torch_initialisers_for_any_seed(seed):
     shape, gain = (64, 32, 3, 3), nn.init.calculate_gain("relu")
-    std = gain / init.fans_of(shape)[0] ** 0.5
+    std = gain / (32 * 9) ** 0.5
     checks.check_init("kaiming_normal_", nn.init.kaiming_normal_, shape, std, "normal", seed=seed, nonlinearity="relu")
     checks.check_init(
         "kaiming_uniform_", nn.init.kaiming_uniform_, shape, std, "uniform", seed=seed, nonlinearity="relu"
     )
-    std = (2 / sum(init.fans_of((300, 500)))) ** 0.5
+    std = (2 / (300 + 500)) ** 0.5
     checks.check_init("xavier_normal_", nn.init.xavier_normal_, (300, 500), std, "normal", seed=seed)
     checks.check_init("xavier_uniform_", nn.init.xavier_uniform_, (300, 500), std, "uniform", seed=seed)
+    checks.check_init("float64", nn.init.xavier_normal_, (300, 500), std, "normal", dtype=torch.float64, seed=seed)
 
 
 def test_check_init_names_the_mistake():
     shape = (64, 32, 3, 3)
-    mistakes = init.kaiming_mistakes(shape, 2**0.5, "fan_in", "normal")
+    mistakes = kaiming_mistakes(shape, 2**0.5, "fan_in", "normal")
     std = (2 / (32 * 9)) ** 0.5
 
     def fan_out_used(tensor):
@@ -45,8 +47,35 @@ def test_check_init_names_the_mistake():
         checks.check_init("copy", new_tensor, shape, std, "normal", mistakes)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_check_init_refuses_a_data_swap(dtype):
+    def data_swap(tensor):
+        tensor.data = torch.randn(tensor.shape, dtype=dtype) * 0.1
+        return tensor
+
+    with pytest.raises(AssertionError, match="own memory"):
+        checks.check_init("swap", data_swap, (300, 400), 0.1, "normal", dtype=dtype)
+
+
+def test_torch_gain_and_fans_lends_and_restores():
+    def mine(*args):
+        raise AssertionError("the notebook's own helper must not be called while torch's is lent")
+
+    namespace = {"calculate_gain": mine}
+    with init.torch_gain_and_fans(namespace):
+        assert namespace["calculate_gain"] is nn.init.calculate_gain
+        assert namespace["fan_in_and_fan_out"](torch.empty(4, 3, 5)) == (15, 20)
+    assert namespace == {"calculate_gain": mine}
+
+
+def test_answers_are_not_importable_from_the_visible_checks():
+    for name in ("fans_of", "kaiming_mistakes", "xavier_mistakes", "different_from"):
+        assert not hasattr(init, name) and not hasattr(checks, name)
+
+
 def test_mistake_tables_leave_out_mistakes_that_change_nothing():
     # with gain 1 a missing gain is no mistake; on a linear weight the receptive field is 1
-    assert not any("gain is missing" in d for d in init.xavier_mistakes((30, 20), 1.0, "normal"))
-    assert not any("receptive field" in d for d in init.kaiming_mistakes((30, 20), 2.0, "fan_in", "normal"))
-    assert any("receptive field" in d for d in init.kaiming_mistakes((30, 20, 3), 2.0, "fan_in", "uniform"))
+    assert fans_of((8, 4, 3, 3)) == (36, 72)
+    assert not any("gain is missing" in d for d in xavier_mistakes((30, 20), 1.0, "normal"))
+    assert not any("receptive field" in d for d in kaiming_mistakes((30, 20), 2.0, "fan_in", "normal"))
+    assert any("receptive field" in d for d in kaiming_mistakes((30, 20, 3), 2.0, "fan_in", "uniform"))

@@ -11,22 +11,37 @@ count.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import sys
 from collections.abc import Callable, Iterator
 
+import torch
+
 BATTERY = os.path.dirname(os.path.abspath(__file__))
 
 
+TORCH = os.path.dirname(os.path.abspath(torch.__file__))
+
+
+def inside(frame, folder: str) -> bool:
+    return os.path.abspath(frame.f_code.co_filename).startswith(folder + os.sep)
+
+
 def from_battery(frame) -> bool:
-    return frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(BATTERY + os.sep)
+    """Whether the code that made a call is the battery's own, seen through PyTorch's wrappers."""
+    while frame is not None and inside(frame, TORCH):
+        frame = frame.f_back
+    return frame is not None and inside(frame, BATTERY)
 
 
 class Recorder:
     def __init__(self, functions: dict[Callable, str]):
-        # Python functions are recognised by their code object, built-ins by identity.
-        self.codes = {getattr(f, "__code__", None): name for f, name in functions.items() if hasattr(f, "__code__")}
-        self.builtins = {id(f): name for f, name in functions.items() if not hasattr(f, "__code__")}
+        # Python functions are recognised by the code object of the function itself (decorators unwrapped:
+        # PyTorch's @_no_grad wrappers share one code object), built-ins by identity.
+        python = {inspect.unwrap(f): name for f, name in functions.items() if hasattr(inspect.unwrap(f), "__code__")}
+        self.codes = {f.__code__: name for f, name in python.items()}
+        self.builtins = {id(f): name for f, name in functions.items() if not hasattr(inspect.unwrap(f), "__code__")}
         self.called: list[str] = []
 
     def __call__(self, frame, event, arg):

@@ -16,7 +16,7 @@ from dlcourse.checks.core import (
     quiet,
     run_test,
 )
-from dlcourse.checks.init import check_init, check_init_statistics, fans_of, kaiming_mistakes, xavier_mistakes  # noqa: F401 - the last three move to the battery (issue 13)
+from dlcourse.checks.init import check_init, check_init_statistics
 from dlcourse.checks.recurrent import check_recurrent_cell, check_uniform_init, parameter_shapes
 
 __all__ = [

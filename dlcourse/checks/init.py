@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from typing import Any
 
 import torch
 
@@ -90,8 +92,10 @@ def check_init(
     **kwargs,
 ) -> None:
     """Call ``init(tensor, **kwargs)`` on a NaN-filled tensor of ``shape``; check it returns that
-    tensor, filled in place, with the statistics of :func:`check_init_statistics`."""
+    tensor, filled in place (in its own memory, dtype kept), with the statistics of
+    :func:`check_init_statistics`."""
     tensor = torch.full(shape, float("nan"), dtype=dtype, device=device)
+    memory, pointer = tensor.detach(), tensor.data_ptr()  # ``memory`` shares the tensor's storage
     torch.manual_seed(seed)
     result = init(tensor, **kwargs)
     check_true(
@@ -99,68 +103,35 @@ def check_init(
         result is tensor,
         "fill the tensor you were given in place (e.g. tensor.normal_(...)) and return that same tensor",
     )
-    check_init_statistics(name, tensor, std, distribution, mistakes)
+    check_true(
+        f"{name}: filled in its own memory, {tensor.dtype} kept",
+        tensor.data_ptr() == pointer and tensor.dtype == dtype,
+        "write the values into the tensor's own memory (tensor.normal_(...), tensor.uniform_(...) or "
+        "tensor.copy_(...)); `tensor.data = ...` replaces its memory",
+    )
+    check_init_statistics(name, memory, std, distribution, mistakes)
 
 
-def fans_of(shape: tuple[int, ...]) -> tuple[int, int]:
-    """(fan_in, fan_out) of a weight of this shape, as PyTorch computes them."""
-    return torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape, device="meta"))
+@contextlib.contextmanager
+def torch_gain_and_fans(namespace: MutableMapping[str, Any]) -> Iterator[None]:
+    """Lend PyTorch's ``calculate_gain`` and fan computation to the notebook while the block runs.
 
-
-def different_from(std: float, candidates: dict[str, float]) -> dict[str, float]:
-    # A diagnosis only makes sense where the mistake changes the result (e.g. not for gain 1).
-    return {diagnosis: value for diagnosis, value in candidates.items() if abs(value / std - 1) > 0.05}
-
-
-def kaiming_mistakes(shape: tuple[int, ...], gain: float, mode: str, distribution: str) -> dict[str, float]:
-    """Standard deviations that known mistakes in kaiming_normal_/kaiming_uniform_ produce, by diagnosis."""
-    fan_in, fan_out = fans_of(shape)
-    fan, other = (fan_in, fan_out) if mode == "fan_in" else (fan_out, fan_in)
-    receptive_field = fan_in // shape[1]
-    std, relu_std = gain / fan**0.5, (2 / fan) ** 0.5
-    candidates = {
-        "a variance used as the standard deviation: std = gain / sqrt(fan), not gain^2 / fan": gain**2 / fan,
-        f"mode={mode!r} asks for {mode}, but the other fan was used": gain / other**0.5,
-        "the fan of a convolution includes its receptive field: fan_in = in_channels * kernel_h * kernel_w "
-        "(fan_out = out_channels * kernel_h * kernel_w)": gain / (fan / receptive_field) ** 0.5,
-        "the gain is missing: std = gain / sqrt(fan)": 1 / fan**0.5,
-        "the gain must not be squared: std = gain / sqrt(fan)": gain**2 / fan**0.5,
-        "the gain belongs outside the square root: std = gain / sqrt(fan)": (gain / fan) ** 0.5,
-        "the gain of ReLU was used whatever the nonlinearity and slope: use calculate_gain(nonlinearity, a)": relu_std,
+    An initialiser's test grades the initialiser alone: with PyTorch's versions in place of the notebook's
+    ``calculate_gain`` and ``fan_in_and_fan_out``, a mistake in those costs points only in their own tests.
+    The notebook's own functions are put back afterwards.
+    """
+    lent = {
+        "calculate_gain": torch.nn.init.calculate_gain,
+        "fan_in_and_fan_out": torch.nn.init._calculate_fan_in_and_fan_out,
     }
-    if distribution == "uniform":
-        candidates["the bound of U(-b, b) is sqrt(3) times the standard deviation: b = sqrt(3) * gain / sqrt(fan)"] = (
-            std / 3**0.5
-        )
-    return different_from(std, candidates)
-
-
-def xavier_mistakes(shape: tuple[int, ...], gain: float, distribution: str) -> dict[str, float]:
-    """Standard deviations that known mistakes in xavier_normal_/xavier_uniform_ produce, by diagnosis."""
-    fan_in, fan_out = fans_of(shape)
-    receptive_field = fan_in // shape[1]
-    fans = fan_in + fan_out
-    std = gain * (2 / fans) ** 0.5
-    candidates = {
-        "a variance used as the standard deviation: std = gain * sqrt(2 / (fan_in + fan_out))": gain**2 * 2 / fans,
-        "the factor 2 is missing: std = gain * sqrt(2 / (fan_in + fan_out))": gain / fans**0.5,
-        "Xavier averages the two fans, std = gain * sqrt(2 / (fan_in + fan_out)); this is gain / sqrt(fan_in)": (
-            gain / fan_in**0.5
-        ),
-        "Xavier averages the two fans, std = gain * sqrt(2 / (fan_in + fan_out)); this is gain / sqrt(fan_out)": (
-            gain / fan_out**0.5
-        ),
-        "the fans of a convolution include its receptive field (kernel_h * kernel_w)": (
-            gain * (2 * receptive_field / fans) ** 0.5
-        ),
-        "the gain is missing: std = gain * sqrt(2 / (fan_in + fan_out))": (2 / fans) ** 0.5,
-        "the gain belongs outside the square root: std = gain * sqrt(2 / (fan_in + fan_out))": (
-            (2 * gain / fans) ** 0.5
-        ),
-    }
-    if distribution == "uniform":
-        bound_is_std = (
-            "the bound of U(-b, b) is sqrt(3) times the standard deviation: b = gain * sqrt(6 / (fan_in + fan_out))"
-        )
-        candidates[bound_is_std] = std / 3**0.5
-    return different_from(std, candidates)
+    missing = object()
+    saved = {name: namespace.get(name, missing) for name in lent}
+    namespace.update(lent)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value

@@ -418,6 +418,416 @@ def activation_variances(model, x):
 """,
         VAR,
     ),
+    Wrong(
+        "ku_data_swap_from_rand",
+        "kaiming_uniform",
+        """
+def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError("bad mode")
+    fans = fan_in_and_fan_out(tensor)
+    bound = (3 / fans[mode == "fan_out"]) ** 0.5 * calculate_gain(nonlinearity, a)
+    noise = torch.rand(tensor.shape, dtype=tensor.dtype, device=tensor.device)
+    tensor.data = (2 * noise - 1) * bound
+    return tensor
+""",
+        KU,
+    ),
+    Wrong(
+        "clip_rebinds_grad_concatenated_vector",
+        "clip_grad_norm",
+        """
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
+    params = [parameters] if torch.is_tensor(parameters) else list(parameters)
+    params = [p for p in params if p.grad is not None]
+    if len(params) == 0:
+        return torch.tensor(0.0)
+    flat = torch.cat([p.grad.detach().flatten() for p in params])
+    total = flat.abs().max() if norm_type == float("inf") else flat.norm(p=norm_type)
+    if total > max_norm:
+        for p in params:
+            p.grad = p.grad * (max_norm / total)
+    return total
+""",
+        CLIP,
+    ),
+    # --- calculate_gain: the contract's corners
+    edit(
+        "gain_param_or_default",
+        "calculate_gain",
+        "slope = 0.01 if param is None else param",
+        "slope = param or 0.01",
+        GAIN,
+    ),
+    edit(
+        "gain_case_insensitive",
+        "calculate_gain",
+        "    linear = [",
+        "    nonlinearity = nonlinearity.lower()\n    linear = [",
+        GAIN,
+    ),
+    edit(
+        "gain_returns_tensor",
+        "calculate_gain",
+        "return math.sqrt(2.0)\n",
+        "return torch.sqrt(torch.tensor(2.0))\n",
+        GAIN,
+    ),
+    Wrong(
+        "gain_calls_torch",
+        "calculate_gain",
+        """
+def calculate_gain(nonlinearity, param=None):
+    return nn.init.calculate_gain(nonlinearity, param)
+""",
+        GAIN,
+    ),
+    edit(
+        "gain_param_refused_for_other_names",
+        "calculate_gain",
+        "    linear = [",
+        '    if param is not None and nonlinearity != "leaky_relu":\n'
+        '        raise ValueError(f"{nonlinearity} takes no parameter")\n'
+        "    linear = [",
+        GAIN,
+    ),
+    # --- fan_in_and_fan_out: Python ints in a tuple, written by hand
+    Wrong(
+        "fan_numpy_prod",
+        "fan_in_and_fan_out",
+        """
+import numpy as np
+
+
+def fan_in_and_fan_out(tensor):
+    if tensor.dim() < 2:
+        raise ValueError("fan-in and fan-out need at least 2 dimensions")
+    receptive_field = np.prod(tensor.shape[2:])
+    return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
+""",
+        FAN,
+    ),
+    edit(
+        "fan_as_list",
+        "fan_in_and_fan_out",
+        "return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field",
+        "return [tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field]",
+        FAN,
+    ),
+    Wrong(
+        "fan_true_division_from_numel",
+        "fan_in_and_fan_out",
+        """
+def fan_in_and_fan_out(tensor):
+    if tensor.ndim < 2:
+        raise ValueError("need at least 2 dimensions")
+    return tensor.numel() / tensor.shape[0], tensor.numel() / tensor.shape[1]
+""",
+        FAN,
+    ),
+    Wrong(
+        "fan_calls_torch",
+        "fan_in_and_fan_out",
+        """
+def fan_in_and_fan_out(tensor):
+    return nn.init._calculate_fan_in_and_fan_out(tensor)
+""",
+        FAN,
+    ),
+    # --- initialisers: in place, in the tensor's own memory, any layout, written by hand
+    edit(
+        "kn_data_swap_cpu_draws",
+        "kaiming_normal",
+        "    with torch.no_grad():\n        return tensor.normal_(0.0, std)",
+        "    tensor.data = torch.randn(tensor.shape) * std\n    return tensor",
+        KN,
+    ),
+    edit(
+        "kn_data_swap_same_dtype_and_device",
+        "kaiming_normal",
+        "    with torch.no_grad():\n        return tensor.normal_(0.0, std)",
+        "    tensor.data = torch.randn_like(tensor) * std\n    return tensor",
+        KN,
+    ),
+    edit(
+        "kn_flat_view",
+        "kaiming_normal",
+        "        return tensor.normal_(0.0, std)",
+        "        tensor.view(-1).normal_(0.0, std)\n    return tensor",
+        KN,
+    ),
+    edit(
+        "kn_reshape_fills_a_copy",
+        "kaiming_normal",
+        "        return tensor.normal_(0.0, std)",
+        "        tensor.reshape(-1).normal_(0.0, std)\n    return tensor",
+        KN,
+    ),
+    edit(
+        "kn_calls_torch",
+        "kaiming_normal",
+        "    with torch.no_grad():\n        return tensor.normal_(0.0, std)",
+        "    return nn.init.kaiming_normal_(tensor, a=a, mode=mode, nonlinearity=nonlinearity)",
+        KN,
+    ),
+    edit(
+        "kn_default_nonlinearity_relu",
+        "kaiming_normal",
+        'nonlinearity: str = "leaky_relu"',
+        'nonlinearity: str = "relu"',
+        KN,
+    ),
+    edit(
+        "kn_requires_grad_forced_on",
+        "kaiming_normal",
+        "    with torch.no_grad():\n        return tensor.normal_(0.0, std)",
+        "    tensor.requires_grad_(False)\n    tensor.normal_(0.0, std)\n    return tensor.requires_grad_(True)",
+        KN,
+    ),
+    edit(
+        "ku_calls_torch",
+        "kaiming_uniform",
+        "    with torch.no_grad():\n        return tensor.uniform_(-bound, bound)",
+        "    return nn.init.kaiming_uniform_(tensor, a, mode, nonlinearity)",
+        KU,
+    ),
+    edit(
+        "ku_contiguous_copy",
+        "kaiming_uniform",
+        "        return tensor.uniform_(-bound, bound)",
+        "        tensor.contiguous().uniform_(-bound, bound)\n    return tensor",
+        KU,
+    ),
+    edit("ku_slope_ignored", "kaiming_uniform", "calculate_gain(nonlinearity, a)", "calculate_gain(nonlinearity)", KU),
+    edit(
+        "xn_data_swap_cpu_draws",
+        "xavier_normal",
+        "    with torch.no_grad():\n        return tensor.normal_(0.0, std)",
+        "    tensor.data = torch.randn(tensor.shape) * std\n    return tensor",
+        XN,
+    ),
+    edit(
+        "xn_calls_torch",
+        "xavier_normal",
+        "    with torch.no_grad():\n        return tensor.normal_(0.0, std)",
+        "    return nn.init.xavier_normal_(tensor, gain)",
+        XN,
+    ),
+    edit(
+        "xn_without_no_grad",
+        "xavier_normal",
+        "    with torch.no_grad():\n        return tensor.normal_(0.0, std)",
+        "    return tensor.normal_(0.0, std)",
+        XN,
+    ),
+    edit(
+        "xn_new_tensor",
+        "xavier_normal",
+        "    with torch.no_grad():\n        return tensor.normal_(0.0, std)",
+        "    return torch.randn_like(tensor) * std",
+        XN,
+    ),
+    edit(
+        "xu_flat_view",
+        "xavier_uniform",
+        "        return tensor.uniform_(-bound, bound)",
+        "        tensor.view(-1).uniform_(-bound, bound)\n    return tensor",
+        XU,
+    ),
+    edit(
+        "xu_calls_torch",
+        "xavier_uniform",
+        "    with torch.no_grad():\n        return tensor.uniform_(-bound, bound)",
+        "    return nn.init.xavier_uniform_(tensor, gain=gain)",
+        XU,
+    ),
+    edit(
+        "xu_returns_none",
+        "xavier_uniform",
+        "return tensor.uniform_(-bound, bound)",
+        "tensor.uniform_(-bound, bound)",
+        XU,
+    ),
+    # --- clip_grad_norm_: the same .grad tensors, the norm's dtype, device and history, written by hand
+    Wrong(
+        "clip_float32_accumulator",
+        "clip_grad_norm",
+        """
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    params = [p for p in parameters if p.grad is not None]
+    total = torch.zeros(())
+    with torch.no_grad():
+        if norm_type == math.inf:
+            for p in params:
+                total = torch.maximum(total, p.grad.abs().max())
+        else:
+            for p in params:
+                total += p.grad.abs().pow(norm_type).sum()
+            total = total ** (1.0 / norm_type)
+        factor = max_norm / (total + 1e-6)
+        if factor < 1:
+            for p in params:
+                p.grad.mul_(factor)
+    return total
+""",
+        CLIP,
+    ),
+    Wrong(
+        "clip_norm_accumulated_on_the_cpu",
+        "clip_grad_norm",
+        """
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.tensor(0.0)
+    with torch.no_grad():
+        total = torch.zeros((), dtype=grads[0].dtype)
+        if norm_type == math.inf:
+            for g in grads:
+                total = torch.maximum(total, g.abs().max())
+        else:
+            for g in grads:
+                total += g.abs().pow(norm_type).sum()
+            total = total ** (1.0 / norm_type)
+        factor = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        for g in grads:
+            g.mul_(factor)
+    return total
+""",
+        CLIP,
+    ),
+    Wrong(
+        "clip_flat_views_of_gradients",
+        "clip_grad_norm",
+        """
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
+    params = [parameters] if isinstance(parameters, torch.Tensor) else list(parameters)
+    params = [p for p in params if p.grad is not None]
+    if not params:
+        return torch.tensor(0.0)
+    with torch.no_grad():
+        flat = torch.cat([p.grad.view(-1) for p in params])
+        total = torch.linalg.vector_norm(flat, norm_type)
+        scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        for p in params:
+            p.grad.mul_(scale)
+    return total
+""",
+        CLIP,
+    ),
+    Wrong(
+        "clip_calls_torch",
+        "clip_grad_norm",
+        """
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
+    return torch.nn.utils.clip_grad_norm_(parameters, max_norm, norm_type=norm_type)
+""",
+        CLIP,
+    ),
+    edit("clip_no_gradients_returns_float", "clip_grad_norm", "return torch.tensor(0.0)", "return 0.0", CLIP),
+    Wrong(
+        "clip_scales_the_parameters",
+        "clip_grad_norm",
+        """
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    parameters = [p for p in parameters if p.grad is not None]
+    if not parameters:
+        return torch.tensor(0.0)
+    with torch.no_grad():
+        norms = torch.stack([torch.linalg.vector_norm(p.grad, norm_type) for p in parameters])
+        total_norm = torch.linalg.vector_norm(norms, norm_type)
+        clip_coef = max_norm / (total_norm + 1e-6)
+        if clip_coef < 1:
+            for p in parameters:
+                p.data.mul_(clip_coef)
+    return total_norm
+""",
+        CLIP,
+    ),
+    Wrong(
+        "clip_grad_data_swap",
+        "clip_grad_norm",
+        """
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    parameters = [p for p in parameters if p.grad is not None]
+    if not parameters:
+        return torch.tensor(0.0)
+    with torch.no_grad():
+        norms = torch.stack([torch.linalg.vector_norm(p.grad, norm_type) for p in parameters])
+        total_norm = torch.linalg.vector_norm(norms, norm_type)
+        clip_coef = torch.clamp(max_norm / (total_norm + 1e-6), max=1.0)
+        for p in parameters:
+            p.grad.data = p.grad.data * clip_coef
+    return total_norm
+""",
+        CLIP,
+    ),
+    # --- activation_variances: the model's own mode, nothing left behind, Python floats
+    edit(
+        "av_eval_mode_inside",
+        "activation_variances",
+        "    variances = []\n",
+        "    variances = []\n    model.eval()\n",
+        VAR,
+    ),
+    edit(
+        "av_eval_then_train",
+        "activation_variances",
+        "    return variances",
+        "    model.train()\n    return variances",
+        VAR,
+    ),
+    Wrong(
+        "av_global_hook_left",
+        "activation_variances",
+        """
+def activation_variances(model, x):
+    variances = []
+
+    def record(module, inputs, output):
+        if isinstance(module, nn.Linear):
+            variances.append(output.var().item())
+
+    torch.nn.modules.module.register_module_forward_hook(record)
+    with torch.no_grad():
+        model(x)
+    return list(variances)
+""",
+        VAR,
+    ),
+    Wrong(
+        "av_results_kept_between_calls",
+        "activation_variances",
+        """
+VARIANCES = []
+
+
+def activation_variances(model, x):
+    with torch.no_grad():
+        for layer in model:
+            x = layer(x)
+            if isinstance(layer, nn.Linear):
+                VARIANCES.append(x.var().item())
+    return VARIANCES
+""",
+        VAR,
+    ),
+    edit("av_numpy_float32", "activation_variances", "x.var().item()", "x.numpy().var(ddof=1)", VAR),
+    edit(
+        "av_cast_to_float32",
+        "activation_variances",
+        "    variances = []\n",
+        "    variances = []\n    x = x.float()\n",
+        VAR,
+    ),
     # --- questions
     edit(
         "q1_fan_in",
@@ -501,21 +911,6 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
         (),
     ),
     Wrong(
-        "ku_from_rand",
-        "kaiming_uniform",
-        """
-def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError("bad mode")
-    fans = fan_in_and_fan_out(tensor)
-    bound = (3 / fans[mode == "fan_out"]) ** 0.5 * calculate_gain(nonlinearity, a)
-    noise = torch.rand(tensor.shape, dtype=tensor.dtype, device=tensor.device)
-    tensor.data = (2 * noise - 1) * bound
-    return tensor
-""",
-        (),
-    ),
-    Wrong(
         "xn_numpy_draws",
         "xavier_normal",
         """
@@ -542,24 +937,6 @@ def xavier_uniform_(tensor, gain=1.0):
     with torch.no_grad():
         tensor.uniform_(-a, a)
     return tensor
-""",
-        (),
-    ),
-    Wrong(
-        "clip_concatenated_vector_no_eps",
-        "clip_grad_norm",
-        """
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
-    params = [parameters] if torch.is_tensor(parameters) else list(parameters)
-    params = [p for p in params if p.grad is not None]
-    if len(params) == 0:
-        return torch.tensor(0.0)
-    flat = torch.cat([p.grad.detach().flatten() for p in params])
-    total = flat.abs().max() if norm_type == float("inf") else flat.norm(p=norm_type)
-    if total > max_norm:
-        for p in params:
-            p.grad = p.grad * (max_norm / total)
-    return total
 """,
         (),
     ),
@@ -593,6 +970,181 @@ def activation_variances(model, x):
         if type(layer) is nn.Linear:
             result.append(out.detach().var(unbiased=False).item())
     return result
+""",
+        (),
+    ),
+    Wrong(
+        "gain_pytorch_source",
+        "calculate_gain",
+        """
+def calculate_gain(nonlinearity, param=None):
+    # adapted from torch.nn.init.calculate_gain
+    linear_fns = ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
+    if nonlinearity in linear_fns or nonlinearity == "sigmoid":
+        return 1
+    elif nonlinearity == "tanh":
+        return 5.0 / 3
+    elif nonlinearity == "relu":
+        return math.sqrt(2.0)
+    elif nonlinearity == "leaky_relu":
+        if param is None:
+            negative_slope = 0.01
+        elif not isinstance(param, bool) and isinstance(param, int) or isinstance(param, float):
+            negative_slope = param
+        else:
+            raise ValueError(f"negative_slope {param} not a valid number")
+        return math.sqrt(2.0 / (1 + negative_slope**2))
+    elif nonlinearity == "selu":
+        return 3.0 / 4
+    else:
+        raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+""",
+        (),
+    ),
+    Wrong(
+        "fan_pytorch_1x_source",
+        "fan_in_and_fan_out",
+        """
+def fan_in_and_fan_out(tensor):
+    # adapted from torch.nn.init._calculate_fan_in_and_fan_out (PyTorch 1.x)
+    dimensions = tensor.dim()
+    if dimensions < 2:
+        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
+    num_input_fmaps = tensor.size(1)
+    num_output_fmaps = tensor.size(0)
+    receptive_field_size = 1
+    if tensor.dim() > 2:
+        receptive_field_size = tensor[0][0].numel()
+    fan_in = num_input_fmaps * receptive_field_size
+    fan_out = num_output_fmaps * receptive_field_size
+    return fan_in, fan_out
+""",
+        (),
+    ),
+    edit(
+        "kn_fill_through_detach",
+        "kaiming_normal",
+        "    with torch.no_grad():\n        return tensor.normal_(0.0, std)",
+        "    tensor.detach().normal_(0.0, std)\n    return tensor",
+        (),
+    ),
+    edit(
+        "kn_fill_through_data",
+        "kaiming_normal",
+        "    with torch.no_grad():\n        return tensor.normal_(0.0, std)",
+        "    tensor.data.normal_(0, std)\n    return tensor",
+        (),
+    ),
+    edit(
+        "kn_cpu_float32_draws_copied",
+        "kaiming_normal",
+        "        return tensor.normal_(0.0, std)",
+        "        tensor.copy_(torch.randn(tensor.shape) * std)\n    return tensor",
+        (),
+    ),
+    edit(
+        "ku_rand_like_copied",
+        "kaiming_uniform",
+        "        return tensor.uniform_(-bound, bound)",
+        "        tensor.copy_((2 * torch.rand_like(tensor) - 1) * bound)\n    return tensor",
+        (),
+    ),
+    Wrong(
+        "clip_pytorch_1_5_source",
+        "clip_grad_norm",
+        """
+from math import inf
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2):
+    # adapted from torch.nn.utils.clip_grad_norm_ (PyTorch 1.5)
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    parameters = list(filter(lambda p: p.grad is not None, parameters))
+    max_norm = float(max_norm)
+    norm_type = float(norm_type)
+    if len(parameters) == 0:
+        return torch.tensor(0.0)
+    device = parameters[0].grad.device
+    if norm_type == inf:
+        total_norm = max(p.grad.detach().abs().max().to(device) for p in parameters)
+    else:
+        total_norm = torch.norm(
+            torch.stack([torch.norm(p.grad.detach(), norm_type).to(device) for p in parameters]), norm_type
+        )
+    clip_coef = max_norm / (total_norm + 1e-6)
+    if clip_coef < 1:
+        for p in parameters:
+            p.grad.detach().mul_(clip_coef.to(p.grad.device))
+    return total_norm
+""",
+        (),
+    ),
+    Wrong(
+        "clip_d2l_grad_clipping",
+        "clip_grad_norm",
+        """
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
+    # d2l's grad_clipping, generalised to any norm_type
+    params = [parameters] if isinstance(parameters, torch.Tensor) else list(parameters)
+    params = [p for p in params if p.grad is not None]
+    if not params:
+        return torch.tensor(0.0)
+    with torch.no_grad():
+        if norm_type == math.inf:
+            norm = max(p.grad.abs().max() for p in params)
+        else:
+            norm = sum(torch.sum(p.grad.abs() ** norm_type) for p in params) ** (1 / norm_type)
+        if norm > max_norm:
+            for p in params:
+                p.grad[:] *= max_norm / norm
+    return norm
+""",
+        (),
+    ),
+    Wrong(
+        "clip_concatenated_vector_in_place_no_eps",
+        "clip_grad_norm",
+        """
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
+    params = [parameters] if torch.is_tensor(parameters) else list(parameters)
+    params = [p for p in params if p.grad is not None]
+    if len(params) == 0:
+        return torch.tensor(0.0)
+    flat = torch.cat([p.grad.detach().flatten() for p in params])
+    total = flat.abs().max() if norm_type == float("inf") else flat.norm(p=norm_type)
+    if total > max_norm:
+        for p in params:
+            p.grad.detach().mul_(max_norm / total)
+    return total
+""",
+        (),
+    ),
+    Wrong(
+        "av_activation_dict_recipe",
+        "activation_variances",
+        """
+activation = {}
+
+
+def get_activation(name):
+    def hook(model, input, output):
+        activation[name] = output.detach()
+
+    return hook
+
+
+def activation_variances(model, x):
+    handles = []
+    for name, layer in model.named_children():
+        if isinstance(layer, nn.Linear):
+            handles.append(layer.register_forward_hook(get_activation(name)))
+    activation.clear()
+    with torch.no_grad():
+        model(x)
+    for handle in handles:
+        handle.remove()
+    return [activation[name].var().item() for name, layer in model.named_children() if isinstance(layer, nn.Linear)]
 """,
         (),
     ),
