@@ -104,7 +104,7 @@ def attack_with_contract(label: str, attack: Callable, model: nn.Module, x, y, e
             raise
         except Exception as error:  # noqa: BLE001 - the answer's own error, named with its case
             raise AssertionError(f"{label} raised {type(error).__name__}: {error}") from None
-    snapshot.assert_unchanged(label)
+    snapshot.assert_unchanged(label, input_grads=not x.requires_grad)  # a backward pass through x may fill .grad
     if x.device.type == "cpu":
         _, violations = run_on_simulated_gpu(attack, copy.deepcopy(model), x.detach().clone(), y.clone(), eps, **kwargs)
         require(not violations, f"{label}, inputs on a GPU", violations[0] if violations else "")

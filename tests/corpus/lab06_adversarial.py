@@ -586,10 +586,6 @@ def mim(model, x, y, eps, alpha, steps, decay=1.0, random_start=False, targeted=
 """,
         MIM,
     ),
-    mim_variant(
-        "mim_norm_with_view",
-        "velocity = decay * velocity + grad / grad.abs().view(len(grad), -1).sum(dim=1).view(-1, *[1] * (x.dim() - 1))",
-    ),
     Wrong(
         "fd_cpu_result",
         "finite_difference_gradient",
@@ -831,6 +827,7 @@ def pgd(model, x, y, eps, alpha, steps, random_start=True, targeted=False):
 def mim(model, x, y, eps, alpha, steps, decay=1.0, random_start=False, targeted=False):
     was_training = model.training
     model.eval()
+    x = x.detach()
     delta = torch.zeros_like(x)
     if random_start:
         delta = torch.clamp(x + torch.empty_like(x).uniform_(-eps, eps), 0, 1) - x
