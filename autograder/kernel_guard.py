@@ -52,8 +52,11 @@ PROTECTED: dict[str, tuple[str, ...]] = {
     "torch.testing": ("assert_close",),
     "torch.Tensor": ("__eq__", "__ne__", "allclose", "equal", "all", "any", "item", "tolist", "__bool__", "abs"),
     "dlcourse.checks": ("as_cpu_float64", "is_close", "check_close", "check_true", "check_attack_contract", "quiet"),
-    "dlcourse.checks.core": ("as_cpu_float64", "is_close", "check_close", "check_true", "quiet", "run_test"),
+    "dlcourse.checks.core": ("as_cpu_float64", "is_close", "check_close", "check_true", "quiet", "run_test", "time_limit"),
     "dlcourse.checks.attacks": ("check_attack_contract", "ModeRecorder"),
+    "dlcourse.checks.recurrent": ("check_uniform_init", "check_recurrent_cell"),
+    "dlcourse.checks.init": ("check_init", "check_init_statistics"),
+    "dlcourse.checks.batchnorm": ("check_batch_norm", "check_batch_norm_module", "BatchNormCase"),
     # the hidden tests' shared battery, which hidden test cells import inside the kernel
     "autograder.battery.compare": ("assert_close", "assert_equal", "check_form", "require", "within", "as_float64"),
     "autograder.battery.snapshot": ("Snapshot", "same_values"),

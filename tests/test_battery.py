@@ -42,6 +42,7 @@ def test_simulated_gpu_accepts_device_agnostic_code(function):
         (lambda x: (x + torch.rand(x.shape)).clamp(0, 1), "made on the CPU"),
         (lambda x: torch.zeros(x.shape), "result was made on the CPU"),
         (lambda x: torch.from_numpy(x.numpy()), ".numpy()"),
+        (lambda x: torch.zeros(3, 3) @ x.T, "made on the CPU"),  # a property (.T) of a GPU tensor is on the GPU
         (lambda x: setattr(x, "data", torch.zeros(4, 3)) or x, "`.data = ...`"),
     ],
 )
@@ -199,3 +200,20 @@ def test_forbidden_calls_tell_decorated_functions_apart():
     with forbidden_calls(forbidden) as called:
         torch.nn.utils.clip_grad_norm_([parameter], 1.0)
     assert called == ["clip_grad_norm_"]
+
+
+def test_forbidden_calls_see_a_class_that_is_pytorchs_but_not_a_lent_helper():
+    x = torch.randn(4, 3)
+    forbidden = {nn.modules.batchnorm._BatchNorm.forward: "nn.BatchNorm"}
+    alias = nn.BatchNorm1d  # a student's `BatchNorm1d = nn.BatchNorm1d`: no frame of the student's at all
+    with forbidden_calls(forbidden) as called:
+        alias(3)(x)
+    assert called == ["nn.BatchNorm"]
+
+    def lent_helper(t):
+        return nn.BatchNorm1d(3)(t)
+
+    namespace = {"helper": None}
+    with Student(namespace).lending(helper=lent_helper), forbidden_calls(forbidden) as called:
+        namespace["helper"](x)  # the answer calls the lent helper, which may use PyTorch's code
+    assert called == []

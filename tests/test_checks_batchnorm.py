@@ -165,12 +165,12 @@ def test_with_torch_batch_norm_restores_the_name():
 
 def test_lent_batch_norm_records_calls_and_its_torch_calls_are_not_forbidden():
     from autograder.battery.batchnorm import FORBIDDEN, LentBatchNorm
-    from autograder.battery.forbidden import forbidden_calls
+    from autograder.battery.forbidden import forbidden_calls, lent_helpers
 
     lent = LentBatchNorm()
     module = nn.BatchNorm1d(3)
     x = torch.randn(6, 3)
-    with forbidden_calls(FORBIDDEN) as called:
+    with lent_helpers(lent), forbidden_calls(FORBIDDEN) as called:
         out = lent(x, module.running_mean, module.running_var, module.weight, module.bias, True, 0.5, 1e-3)
     assert called == []
     assert torch.allclose(out, F.batch_norm(x, None, None, module.weight, module.bias, True, 0.5, 1e-3))

@@ -130,7 +130,8 @@ class SimulatedGpu(TorchFunctionMode):
             if owner == "is_cuda" and kind == "gpu":
                 return True
             result = func(*args)
-            if owner in ("grad", "data") and isinstance(result, torch.Tensor) and kind is not None:
+            # a tensor read from a tensor's property (.grad, .data, .T, .mT) lives where the tensor lives
+            if isinstance(result, torch.Tensor) and kind is not None and self.kind_of(result) is None:
                 self.mark(result, kind)
             return result
         value = args[1]

@@ -3,36 +3,51 @@
 :func:`forbidden_calls` watches a call to the student's answer with a profile function
 (``sys.setprofile``), which sees every Python function and every built-in the answer reaches,
 however it was imported or renamed (``from torch.nn.functional import batch_norm as bn``), and
-through PyTorch's own modules (``nn.BatchNorm1d`` reaches ``F.batch_norm``). Calls made by the
-battery's own helpers, lent to the answer as correct versions of other graded functions, do not
-count.
+through PyTorch's own modules (``nn.BatchNorm1d`` reaches ``F.batch_norm``; a student's class that
+is PyTorch's, or derives from it, runs PyTorch's code). Calls made inside the correct versions of
+other graded functions that the battery lends to the answer (:meth:`Student.lending` registers
+them with :func:`lent_helpers`) do not count.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
-import os
 import sys
 from collections.abc import Callable, Iterator
+from types import CodeType
 
-import torch
-
-BATTERY = os.path.dirname(os.path.abspath(__file__))
-
-
-TORCH = os.path.dirname(os.path.abspath(torch.__file__))
+LENT: set[CodeType] = set()  # the code of correct versions lent to an answer while it runs (Student.lending)
 
 
-def inside(frame, folder: str) -> bool:
-    return os.path.abspath(frame.f_code.co_filename).startswith(folder + os.sep)
+def code_of(value) -> CodeType | None:
+    """The code a call of ``value`` runs: a function's own (decorators unwrapped), or a callable object's __call__."""
+    function = inspect.unwrap(value) if callable(value) else None
+    if hasattr(function, "__code__"):
+        return function.__code__
+    if isinstance(value, type):
+        return None
+    return getattr(type(value).__dict__.get("__call__"), "__code__", None)
 
 
-def from_battery(frame) -> bool:
-    """Whether the code that made a call is the battery's own, seen through PyTorch's wrappers."""
-    while frame is not None and inside(frame, TORCH):
+@contextlib.contextmanager
+def lent_helpers(*values) -> Iterator[None]:
+    """While the block runs, calls made inside these lent helpers are theirs, not the answer's."""
+    codes = {code for code in map(code_of, values) if code is not None} - LENT
+    LENT.update(codes)
+    try:
+        yield
+    finally:
+        LENT.difference_update(codes)
+
+
+def inside_lent(frame) -> bool:
+    """Whether a lent helper is on the way up from ``frame``: then the call is the helper's, not the answer's."""
+    while frame is not None:
+        if frame.f_code in LENT:
+            return True
         frame = frame.f_back
-    return frame is not None and inside(frame, BATTERY)
+    return False
 
 
 class Recorder:
@@ -47,11 +62,11 @@ class Recorder:
     def __call__(self, frame, event, arg):
         if event == "call":
             name = self.codes.get(frame.f_code)
-            if name and not from_battery(frame.f_back):
+            if name and not inside_lent(frame.f_back):
                 self.note(name)
         elif event == "c_call":
             name = self.builtins.get(id(arg))
-            if name and not from_battery(frame):
+            if name and not inside_lent(frame):
                 self.note(name)
 
     def note(self, name: str) -> None:

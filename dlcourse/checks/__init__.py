@@ -7,19 +7,23 @@ visible tests share with the hidden ones. Everything is importable from ``dlcour
 from dlcourse.checks.attacks import ModeRecorder, check_attack_contract
 from dlcourse.checks.batchnorm import check_batch_norm, check_batch_norm_module
 from dlcourse.checks.core import (
+    OutOfTime,
     as_cpu_float64,
     check_close,
     check_true,
+    checks_outcome,
     is_close,
     is_real_number,
     one_line,
     quiet,
     run_test,
+    time_limit,
 )
 from dlcourse.checks.init import check_init, check_init_statistics
 from dlcourse.checks.recurrent import check_recurrent_cell, check_uniform_init, parameter_shapes
 
 __all__ = [
+    "OutOfTime",
     "ModeRecorder",
     "as_cpu_float64",
     "check_attack_contract",
@@ -31,10 +35,12 @@ __all__ = [
     "check_recurrent_cell",
     "check_true",
     "check_uniform_init",
+    "checks_outcome",
     "is_close",
     "is_real_number",
     "one_line",
     "parameter_shapes",
     "quiet",
     "run_test",
+    "time_limit",
 ]

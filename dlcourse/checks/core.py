@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import io
 import numbers
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -131,3 +133,48 @@ def one_line(title: str):
     with contextlib.redirect_stdout(log):
         yield
     print(f"{title}: {log.getvalue().count(chr(10))} checks OK")
+
+
+class OutOfTime(BaseException):
+    """Raised into code that runs past its time limit; not an Exception, so `except Exception` cannot hide it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`OutOfTime` into the block after ``seconds``.
+
+    Uses SIGALRM, so it works in the main thread on Unix (Linux, macOS, Colab); elsewhere the block
+    runs without a limit. The previous handler is restored afterwards.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def stop(signum, frame):
+        raise OutOfTime
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+
+
+def checks_outcome(seconds: float, checks: Callable[[], None]) -> str | None:
+    """Run ``checks()`` for at most ``seconds``: None when they pass, else what stopped them.
+
+    For visible checks of an answer that calls another answer (a data generator calling the student's
+    ``is_balanced``): a mistake in the other answer (a wrong result, an error, an endless loop) may stop
+    them, so the test cell prints the problem instead of failing; its hidden tests grade the answer with
+    a correct version of the other one.
+    """
+    try:
+        with time_limit(seconds):
+            checks()
+    except OutOfTime:
+        return f"did not finish within {seconds} s"
+    except Exception as error:  # noqa: BLE001 - reported, not raised: see above
+        return f"{type(error).__name__}: {error}"
+    return None

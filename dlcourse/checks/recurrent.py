@@ -1,6 +1,8 @@
-"""Visible checks of recurrent cells against PyTorch's (lab 1)."""
+"""Visible checks of lab 1: recurrent cells against PyTorch's, and a time limit for code that may loop forever."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -12,29 +14,78 @@ def parameter_shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:
     return {key: tuple(value.shape) for key, value in module.state_dict().items()}
 
 
-def check_uniform_init(name: str, cell: nn.Module, hidden_size: int) -> None:
-    """Every parameter drawn from U(-1/sqrt(H), 1/sqrt(H)), PyTorch's initialisation of recurrent cells.
+# Fewest entries per parameter for the statistics below to tell a wrong spread from a right one.
+MIN_ENTRIES = 1000
 
-    Bounds are exact; the standard deviation bound/sqrt(3) is checked within 20 % on tensors of
-    at least 400 entries (the sample standard deviation of n uniforms is off by ~1/sqrt(n) relative).
+
+def check_uniform_init(name: str, cells: nn.Module | Sequence[nn.Module], hidden_size: int) -> int:
+    """Every parameter drawn from U(-b, b), b = 1/sqrt(H): PyTorch's initialisation of recurrent cells.
+
+    Each parameter's entries are pooled over ``cells`` (fresh cells of the same sizes), so that small
+    parameters such as biases are tested on a large sample too: at least 1000 entries each. With
+    u = entry / b, n independent draws of U(-1, 1) have
+
+    - every |u| <= 1 (up to rounding);
+    - mean 0, with standard error sqrt(1 / (3 n));
+    - mean of u^2 equal to 1/3 (the spread), with standard error sqrt(4 / (45 n));
+    - largest u above 1 - d and smallest below -(1 - d) for d = 2 (1 - 1e-9^(1/n)): a correct sample fails
+      this with probability 1e-9.
+
+    Means are allowed 6 standard errors (a correct initialisation fails with probability about 2e-9).
+    With two cells or more, the second must hold other values than the first (new draws for each cell).
+    Prints one line per parameter and returns the number of checks made.
     """
+    cells = [cells] if isinstance(cells, nn.Module) else list(cells)
     bound = 1 / hidden_size**0.5
-    for key, value in cell.state_dict().items():
-        value = value.detach().double()
-        check_true(
-            f"{name}: {key} initialised",
-            bool(torch.isfinite(value).all()) and value.abs().max().item() <= bound * (1 + 1e-6),
-            f"{key} has entries outside [-1/sqrt(H), 1/sqrt(H)] = [-{bound:.3g}, {bound:.3g}] (or NaN); "
-            "draw it with torch.empty(...).uniform_(-bound, bound)",
-        )
-        if value.numel() >= 400:
-            ratio = value.std().item() / (bound / 3**0.5)
-            check_true(
-                f"{name}: {key} spread",
-                0.8 < ratio < 1.2,
-                f"{key} has standard deviation {ratio:.2f} times that of U(-1/sqrt(H), 1/sqrt(H)); "
-                "initialise it uniformly over the whole interval",
+    checks = 0
+    for key in cells[0].state_dict():
+        samples = [cell.state_dict()[key].detach().to("cpu", torch.float64).flatten() for cell in cells]
+        u = torch.cat(samples) / bound
+        n = u.numel()
+        if n < MIN_ENTRIES:
+            raise ValueError(f"{name}: {key} has {n} entries over {len(cells)} cells; pool at least {MIN_ENTRIES}")
+        mean, square = u.mean().item(), (u**2).mean().item()
+        mean_tol, square_tol = 6 * (1 / (3 * n)) ** 0.5, 6 * (4 / (45 * n)) ** 0.5
+        reach = 2 * (1 - 1e-9 ** (1 / n))
+        failures = [
+            (
+                not bool(torch.isfinite(u).all()) or u.abs().max().item() > 1 + 1e-6,
+                f"entries outside [-1/sqrt(H), 1/sqrt(H)] = [-{bound:.4g}, {bound:.4g}] (or NaN): largest |entry| "
+                f"{u.abs().max().item() * bound:.4g}; draw it with torch.empty(...).uniform_(-bound, bound)",
+            ),
+            (
+                abs(mean) > mean_tol,
+                f"mean {mean * bound:+.3g}, farther from 0 than {mean_tol * bound:.2g} (6 standard errors for "
+                f"n = {n}); draw from the interval centred on 0",
+            ),
+            (
+                abs(square - 1 / 3) > square_tol,
+                f"standard deviation {square**0.5 * 3**0.5:.3f} times that of U(-1/sqrt(H), 1/sqrt(H)) (tolerance "
+                "6 standard errors); draw uniformly over the whole interval",
+            ),
+            (
+                u.max().item() < 1 - reach or u.min().item() > -(1 - reach),
+                f"the entries do not reach the bounds: they lie in [{u.min().item() * bound:.4g}, "
+                f"{u.max().item() * bound:.4g}], expected to come within {reach * bound:.2g} of +-{bound:.4g}",
+            ),
+        ]
+        if len(samples) > 1:
+            failures.append(
+                (
+                    torch.equal(samples[0], samples[1]),
+                    "two new cells hold the same values: draw new random values for every cell (do not seed inside it)",
+                )
             )
+        checks += len(failures)
+        wrong = [message for failed, message in failures if failed]
+        print(
+            f"{name}: {key}, {n} entries over {len(cells)} cells: mean {mean * bound:+.1e} (tolerance "
+            f"{mean_tol * bound:.1e}), std {square**0.5 * bound:.4f} (expected {bound / 3**0.5:.4f}), range "
+            f"[{u.min().item() * bound:.4f}, {u.max().item() * bound:.4f}]  {'FAILED' if wrong else 'OK'}"
+        )
+        if wrong:
+            raise AssertionError(f"{name}: {key}: {wrong[0]}")
+    return checks
 
 
 def check_recurrent_cell(

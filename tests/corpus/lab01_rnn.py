@@ -1,6 +1,9 @@
 """lab01_rnn: realistic mistakes (each caught by the named test cell) and correct alternatives.
 
-Most entries change one line of the reference answer (``edit``); the rest are written out.
+Most entries change one line of the reference answer (``edit``); the rest are written out. Some are
+public code adapted as a student would paste it: PyTorch's own reference cells
+(``benchmarks/fastrnns/cells.py``), the loop of ``nn.RNNCell``'s documentation, d2l.ai's GRU and the
+classic "valid parentheses" stack with a dictionary of closing brackets.
 """
 
 from tests.submissions import WrongImplementation as Wrong
@@ -43,6 +46,82 @@ CORPUS = [
         "h = torch.zeros(x.shape[0], self.hidden_size)",
         ("test_elman",),
     ),
+    edit(
+        "elman_zero_state_on_cpu",  # right dtype, but made on the CPU: fails on a GPU
+        "elman",
+        "h = x.new_zeros(x.shape[0], self.hidden_size)",
+        "h = torch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype)",
+        ("test_elman",),
+    ),
+    edit(
+        "elman_squeezes_output",  # batch 1 loses its batch axis
+        "elman",
+        "return torch.relu(F.linear(x, self.weight_ih, self.bias_ih) + F.linear(h, self.weight_hh, self.bias_hh))",
+        "return torch.relu(F.linear(x, self.weight_ih, self.bias_ih) + F.linear(h, self.weight_hh, self.bias_hh))"
+        ".squeeze()",
+        ("test_elman",),
+    ),
+    edit(
+        "elman_returns_float32",  # a float64 cell returns float32
+        "elman",
+        "return torch.relu(F.linear(x, self.weight_ih, self.bias_ih) + F.linear(h, self.weight_hh, self.bias_hh))",
+        "out = torch.relu(F.linear(x, self.weight_ih, self.bias_ih) + F.linear(h, self.weight_hh, self.bias_hh))\n"
+        "        return out.float()",
+        ("test_elman",),
+    ),
+    edit(
+        "elman_remembers_last_state",  # a "stateful" cell: h=None continues from the previous call
+        "elman",
+        """        if h is None:
+            h = x.new_zeros(x.shape[0], self.hidden_size)
+        return torch.relu(F.linear(x, self.weight_ih, self.bias_ih) + F.linear(h, self.weight_hh, self.bias_hh))""",
+        """        if h is None:
+            last = getattr(self, "last_h", None)
+            h = last if last is not None and last.shape[0] == x.shape[0] else x.new_zeros(x.shape[0], self.hidden_size)
+        self.last_h = torch.relu(F.linear(x, self.weight_ih, self.bias_ih) + F.linear(h, self.weight_hh, self.bias_hh))
+        return self.last_h""",
+        ("test_elman",),
+    ),
+    edit(
+        "elman_torch_rnn_relu_cell",  # PyTorch's function instead of the formula
+        "elman",
+        "return torch.relu(F.linear(x, self.weight_ih, self.bias_ih) + F.linear(h, self.weight_hh, self.bias_hh))",
+        "return torch.rnn_relu_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)",
+        ("test_elman",),
+    ),
+    Wrong(
+        "elman_parameters_borrowed_from_rnncell",  # PyTorch's cell made only to copy its initial values
+        "elman",
+        """
+class ElmanCell(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        template = nn.RNNCell(input_size, hidden_size, nonlinearity="relu")
+        for name, value in template.named_parameters():
+            setattr(self, name, nn.Parameter(value.detach().clone()))
+
+    def forward(self, x, h=None):
+        if h is None:
+            h = x.new_zeros(x.shape[0], self.hidden_size)
+        return torch.relu(x @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh)
+""",
+        ("test_elman",),
+    ),
+    edit(
+        "elman_bound_from_input_size",
+        "elman",
+        "bound = 1 / math.sqrt(hidden_size)",
+        "bound = 1 / math.sqrt(input_size)",
+        ("test_elman",),
+    ),
+    edit(
+        "elman_seeded_init",  # reproducible, but every cell gets the same weights
+        "elman",
+        "bound = 1 / math.sqrt(hidden_size)",
+        "torch.manual_seed(0)\n        bound = 1 / math.sqrt(hidden_size)",
+        ("test_elman",),
+    ),
     # --- gated
     edit(
         "gated_mix_swapped",
@@ -71,6 +150,40 @@ CORPUS = [
         "gated",
         "z = torch.sigmoid(self.x2z(x) + self.h2z(h))",
         "z = torch.sigmoid(self.x2z(x))",
+        ("test_gated",),
+    ),
+    Wrong(
+        "gated_one_linear_on_concatenation",  # a common design, but not the submodules asked for
+        "gated",
+        """
+class GatedCell(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.x2h = nn.Linear(input_size + hidden_size, hidden_size)
+        self.x2z = nn.Linear(input_size + hidden_size, hidden_size)
+
+    def forward(self, x, h=None):
+        if h is None:
+            h = x.new_zeros(x.shape[0], self.hidden_size)
+        xh = torch.cat([x, h], dim=1)
+        z = torch.sigmoid(self.x2z(xh))
+        return z * h + (1 - z) * torch.relu(self.x2h(xh))
+""",
+        ("test_gated",),
+    ),
+    edit(
+        "gated_updates_state_in_place",  # saves memory, but changes the caller's h
+        "gated",
+        "return z * h + (1 - z) * h_bar",
+        "return h.mul_(z).add_((1 - z) * h_bar)",
+        ("test_gated",),
+    ),
+    edit(
+        "gated_zero_state_on_cpu",
+        "gated",
+        "h = x.new_zeros(x.shape[0], self.hidden_size)",
+        "h = torch.zeros(x.shape[0], self.hidden_size).to(x.dtype)",
         ("test_gated",),
     ),
     # --- GRU
@@ -103,6 +216,90 @@ CORPUS = [
         "gru",
         "nn.Parameter(torch.empty(3 * hidden_size, hidden_size).uniform_(-bound, bound))",
         "nn.Parameter(torch.randn(3 * hidden_size, hidden_size) * 0.1)",
+        ("test_gru",),
+    ),
+    edit(
+        "gru_zero_state_like_x",  # shape (N, input_size), not (N, hidden_size)
+        "gru",
+        "h = x.new_zeros(x.shape[0], self.hidden_size)",
+        "h = torch.zeros_like(x)",
+        ("test_gru",),
+    ),
+    Wrong(
+        "gru_subclasses_torch",  # PyTorch's cell under the lab's name
+        "gru",
+        """
+class GRUCell(nn.GRUCell):
+    pass
+""",
+        ("test_gru",),
+    ),
+    edit(
+        "gru_zero_biases",  # Keras' habit: biases start at zero
+        "gru",
+        "self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size).uniform_(-bound, bound))\n"
+        "        self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size).uniform_(-bound, bound))",
+        "self.bias_ih = nn.Parameter(torch.zeros(3 * hidden_size))\n"
+        "        self.bias_hh = nn.Parameter(torch.zeros(3 * hidden_size))",
+        ("test_gru",),
+    ),
+    edit(
+        "gru_bound_from_stacked_rows",  # 1/sqrt(3H): the rows of the stacked weight, not H
+        "gru",
+        "bound = 1 / math.sqrt(hidden_size)",
+        "bound = 1 / math.sqrt(3 * hidden_size)",
+        ("test_gru",),
+    ),
+    Wrong(
+        "gru_plain_tensors",  # not nn.Parameters: not in the state_dict, never trained
+        "gru",
+        """
+class GRUCell(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        bound = 1 / math.sqrt(hidden_size)
+        self.weight_ih = torch.empty(3 * hidden_size, input_size).uniform_(-bound, bound).requires_grad_()
+        self.weight_hh = torch.empty(3 * hidden_size, hidden_size).uniform_(-bound, bound).requires_grad_()
+        self.bias_ih = torch.empty(3 * hidden_size).uniform_(-bound, bound).requires_grad_()
+        self.bias_hh = torch.empty(3 * hidden_size).uniform_(-bound, bound).requires_grad_()
+
+    def forward(self, x, h=None):
+        if h is None:
+            h = x.new_zeros(x.shape[0], self.hidden_size)
+        x_r, x_z, x_n = F.linear(x, self.weight_ih, self.bias_ih).chunk(3, dim=1)
+        h_r, h_z, h_n = F.linear(h, self.weight_hh, self.bias_hh).chunk(3, dim=1)
+        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        return (1 - z) * torch.tanh(x_n + r * h_n) + z * h
+""",
+        ("test_gru",),
+    ),
+    Wrong(
+        "gru_d2l_reset_before_product",  # d2l.ai's GRU (the original paper): reset applied to h before W_hh
+        "gru",
+        """
+class GRUCell(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        bound = 1 / math.sqrt(hidden_size)
+        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size).uniform_(-bound, bound))
+        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size).uniform_(-bound, bound))
+        self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size).uniform_(-bound, bound))
+        self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size).uniform_(-bound, bound))
+
+    def forward(self, X, H=None):
+        if H is None:
+            H = X.new_zeros(X.shape[0], self.hidden_size)
+        W_xr, W_xz, W_xh = self.weight_ih.chunk(3)
+        W_hr, W_hz, W_hh = self.weight_hh.chunk(3)
+        b_xr, b_xz, b_xh = self.bias_ih.chunk(3)
+        b_hr, b_hz, b_hh = self.bias_hh.chunk(3)
+        Z = torch.sigmoid(X @ W_xz.T + b_xz + H @ W_hz.T + b_hz)
+        R = torch.sigmoid(X @ W_xr.T + b_xr + H @ W_hr.T + b_hr)
+        H_tilde = torch.tanh(X @ W_xh.T + b_xh + (R * H) @ W_hh.T + b_hh)
+        return Z * H + (1 - Z) * H_tilde
+""",
         ("test_gru",),
     ),
     # --- LSTM
@@ -142,6 +339,56 @@ CORPUS = [
         "torch.sigmoid(i) * c + torch.sigmoid(f) * torch.tanh(g)",
         ("test_lstm",),
     ),
+    edit(
+        "lstm_cell_state_on_cpu",  # h on x's device, c forgotten on the CPU
+        "lstm",
+        """            zeros = x.new_zeros(x.shape[0], self.hidden_size)
+            state = (zeros, zeros)""",
+        """            h0 = torch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+            c0 = torch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype)
+            state = (h0, c0)""",
+        ("test_lstm",),
+    ),
+    edit(
+        "lstm_updates_cell_state_in_place",
+        "lstm",
+        "c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)",
+        "c_next = c.mul_(torch.sigmoid(f)).add_(torch.sigmoid(i) * torch.tanh(g))",
+        ("test_lstm",),
+    ),
+    edit(
+        "lstm_torch_lstm_cell",
+        "lstm",
+        """        gates = F.linear(x, self.weight_ih, self.bias_ih) + F.linear(h, self.weight_hh, self.bias_hh)
+        i, f, g, o = gates.chunk(4, dim=1)
+        c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h_next = torch.sigmoid(o) * torch.tanh(c_next)
+        return h_next, c_next""",
+        "        return torch._VF.lstm_cell(x, (h, c), self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)",
+        ("test_lstm",),
+    ),
+    edit(
+        "lstm_forget_bias_one",  # a known training trick, but not the initialisation asked for
+        "lstm",
+        "self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size).uniform_(-bound, bound))",
+        "self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size).uniform_(-bound, bound))\n"
+        "        with torch.no_grad():\n"
+        "            self.bias_hh[hidden_size:2 * hidden_size] = 1.0",
+        ("test_lstm",),
+    ),
+    Wrong(
+        "lstm_xavier_init",
+        "lstm",
+        REFERENCE["lstm"].replace(
+            "        self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size).uniform_(-bound, bound))\n",
+            "        self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size).uniform_(-bound, bound))\n"
+            "        nn.init.xavier_uniform_(self.weight_ih)\n"
+            "        nn.init.xavier_uniform_(self.weight_hh)\n",
+        ),
+        ("test_lstm",),
+    ),
+    edit("lstm_returns_list", "lstm", "return h_next, c_next", "return [h_next, c_next]", ("test_lstm",)),
+    Wrong("lstm_alias_of_torch", "lstm", "LSTMCell = nn.LSTMCell\n", ("test_lstm",)),  # PyTorch's cell renamed
     # --- unroll
     edit(
         "unroll_batch_first",
@@ -174,6 +421,58 @@ CORPUS = [
         "unroll",
         "return torch.stack(outputs), state",
         "return torch.stack(outputs), outputs[0]",
+        ("test_unroll",),
+    ),
+    Wrong(
+        "unroll_preallocated_float32",  # torch.zeros defaults to float32: float64 inputs lose precision
+        "unroll",
+        """
+def unroll(cell, xs, state=None):
+    outputs = torch.zeros(xs.shape[0], xs.shape[1], cell.hidden_size, device=xs.device)
+    for t in range(xs.shape[0]):
+        state = cell(xs[t], state)
+        outputs[t] = state[0] if isinstance(state, tuple) else state
+    return outputs, state
+""",
+        ("test_unroll",),
+    ),
+    Wrong(
+        "unroll_preallocated_on_cpu",  # right dtype, but the outputs live on the CPU
+        "unroll",
+        """
+def unroll(cell, xs, state=None):
+    outputs = torch.zeros(xs.shape[0], xs.shape[1], cell.hidden_size, dtype=xs.dtype)
+    for t in range(xs.shape[0]):
+        state = cell(xs[t], state)
+        outputs[t] = state[0] if isinstance(state, tuple) else state
+    return outputs, state
+""",
+        ("test_unroll",),
+    ),
+    edit(
+        "unroll_recognises_only_torch_lstm",  # a pair state is recognised by the cell's class
+        "unroll",
+        "outputs.append(state[0] if isinstance(state, tuple) else state)",
+        "outputs.append(state[0] if isinstance(cell, nn.LSTMCell) else state)",
+        ("test_unroll",),
+    ),
+    edit(
+        "unroll_state_by_keyword_hx",  # PyTorch's cells call it hx; the lab's cells do not
+        "unroll",
+        "state = cell(x, state)",
+        "state = cell(x, hx=state)",
+        ("test_unroll",),
+    ),
+    Wrong(
+        "unroll_mutable_default",  # the list of outputs is shared between calls
+        "unroll",
+        """
+def unroll(cell, xs, state=None, outputs=[]):
+    for x in xs:
+        state = cell(x, state)
+        outputs.append(state[0] if isinstance(state, tuple) else state)
+    return torch.stack(outputs), state
+""",
         ("test_unroll",),
     ),
     # --- is_balanced
@@ -229,6 +528,58 @@ def is_balanced(seq, n_pairs=5):
         ("test_is_balanced",),
     ),
     edit("balanced_returns_int", "is_balanced", "return not stack", "return int(not stack)", ("test_is_balanced",)),
+    Wrong(
+        "balanced_pops_the_input",  # uses the caller's list as a queue
+        "is_balanced",
+        """
+def is_balanced(seq, n_pairs=5):
+    stack = []
+    while seq:
+        symbol = seq.pop(0)
+        if 0 <= symbol < n_pairs:
+            stack.append(symbol)
+        elif n_pairs <= symbol < 2 * n_pairs and stack and stack[-1] == 2 * n_pairs - 1 - symbol:
+            stack.pop()
+        else:
+            return False
+    return not stack
+""",
+        ("test_is_balanced",),
+    ),
+    Wrong(
+        "balanced_no_range_check",  # -1 and 2P "match" without a range check
+        "is_balanced",
+        """
+def is_balanced(seq, n_pairs=5):
+    stack = []
+    for symbol in seq:
+        if symbol < n_pairs:
+            stack.append(symbol)
+        elif not stack or stack.pop() != 2 * n_pairs - 1 - symbol:
+            return False
+    return not stack
+""",
+        ("test_is_balanced",),
+    ),
+    Wrong(
+        "balanced_crashes_on_a_leading_closer",  # stack[-1] of an empty stack
+        "is_balanced",
+        """
+def is_balanced(seq, n_pairs=5):
+    stack = []
+    for symbol in seq:
+        if not 0 <= symbol < 2 * n_pairs:
+            return False
+        if symbol < n_pairs:
+            stack.append(symbol)
+        elif stack[-1] == 2 * n_pairs - 1 - symbol:
+            stack.pop()
+        else:
+            return False
+    return len(stack) == 0
+""",
+        ("test_is_balanced",),
+    ),
     # --- make_parentheses_data
     edit(
         "data_random_negatives",
@@ -254,7 +605,7 @@ def is_balanced(seq, n_pairs=5):
     edit(
         "data_not_shuffled",
         "make_parentheses_data",
-        "rng.shuffle(order)\n",
+        "    rng.shuffle(order)\n",
         "",
         ("test_make_parentheses_data",),
     ),
@@ -284,6 +635,62 @@ def is_balanced(seq, n_pairs=5):
         "make_parentheses_data",
         "rng = random.Random(seed)",
         "random.seed(seed)\n    rng = random",
+        ("test_make_parentheses_data",),
+    ),
+    edit(
+        "data_bool_labels",  # True/False are not the class indices 1/0
+        "make_parentheses_data",
+        "labels.append(1)",
+        "labels.append(True)",
+        ("test_make_parentheses_data",),
+    ),
+    edit(
+        "data_labels_as_tensor",
+        "make_parentheses_data",
+        "return [sequences[k] for k in order], [labels[k] for k in order]",
+        "return [sequences[k] for k in order], torch.tensor([labels[k] for k in order])",
+        ("test_make_parentheses_data",),
+    ),
+    Wrong(
+        "data_rng_outside_function",  # one generator for all calls: the same seed gives other data next time
+        "make_parentheses_data",
+        "rng = random.Random(0)\n\n\n"
+        + REFERENCE["make_parentheses_data"].replace("    rng = random.Random(seed)\n", ""),
+        ("test_make_parentheses_data",),
+    ),
+    Wrong(
+        "data_numpy_global_seed",  # seeds NumPy's global generator to draw the lengths
+        "make_parentheses_data",
+        "import numpy as np\n\n\n"
+        + REFERENCE["make_parentheses_data"]
+        .replace("    rng = random.Random(seed)\n", "    rng = random.Random(seed)\n    np.random.seed(seed)\n")
+        .replace("pairs = rng.randint(1, max_len // 2)", "pairs = int(np.random.randint(1, max_len // 2 + 1))"),
+        ("test_make_parentheses_data",),
+    ),
+    edit(
+        "data_torch_randperm_shuffle",  # the order comes from PyTorch's global generator
+        "make_parentheses_data",
+        "    order = list(range(n))\n    rng.shuffle(order)\n",
+        "    order = torch.randperm(n).tolist()\n",
+        ("test_make_parentheses_data",),
+    ),
+    edit(
+        "data_odd_max_len_rounded_up",  # (max_len + 1) // 2 pairs overflow an odd max_len
+        "make_parentheses_data",
+        "pairs = rng.randint(1, max_len // 2)",
+        "pairs = rng.randint(1, (max_len + 1) // 2)",
+        ("test_make_parentheses_data",),
+    ),
+    edit(
+        "data_kind_drawn_again_after_rejection",  # rejected wrong orders are replaced by either kind
+        "make_parentheses_data",
+        """        make = wrong_colour if index % 2 else wrong_order
+        word = make(pairs)
+        while is_balanced(word, n_pairs):  # a shuffle can land on a balanced word
+            word = make(pairs)""",
+        """        word = rng.choice([wrong_colour, wrong_order])(pairs)
+        while is_balanced(word, n_pairs):
+            word = rng.choice([wrong_colour, wrong_order])(pairs)""",
         ("test_make_parentheses_data",),
     ),
     # --- questions
@@ -425,6 +832,192 @@ def make_parentheses_data(n, max_len, n_pairs=5, seed=0):
             data.append((w, 0))
     rng.shuffle(data)
     return [w for w, _ in data], [label for _, label in data]
+""",
+        (),
+    ),
+    Wrong(
+        "elman_fastrnns_relu_cell",  # PyTorch's benchmarks/fastrnns reference rnn_relu_cell, wrapped in a module
+        "elman",
+        """
+def rnn_relu_cell(input, hidden, w_ih, w_hh, b_ih, b_hh):
+    igates = torch.mm(input, w_ih.t()) + b_ih
+    hgates = torch.mm(hidden, w_hh.t()) + b_hh
+    return torch.relu(igates + hgates)
+
+
+class ElmanCell(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        stdv = 1.0 / math.sqrt(hidden_size)
+        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(hidden_size))
+        self.bias_hh = nn.Parameter(torch.empty(hidden_size))
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -stdv, stdv)
+
+    def forward(self, input, hx=None):
+        if hx is None:
+            hx = torch.zeros(input.size(0), self.hidden_size, dtype=input.dtype, device=input.device)
+        return rnn_relu_cell(input, hx, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+""",
+        (),
+    ),
+    Wrong(
+        "gru_fastrnns_cell",  # PyTorch's benchmarks/fastrnns reference gru_cell: hy = n + z * (h - n)
+        "gru",
+        """
+class GRUCell(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size))
+        self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size))
+        stdv = 1.0 / math.sqrt(hidden_size)
+        for weight in self.parameters():
+            weight.data.uniform_(-stdv, stdv)
+
+    def forward(self, input, hidden=None):
+        if hidden is None:
+            hidden = input.new_zeros(input.size(0), self.hidden_size)
+        gi = torch.mm(input, self.weight_ih.t()) + self.bias_ih
+        gh = torch.mm(hidden, self.weight_hh.t()) + self.bias_hh
+        i_r, i_i, i_n = gi.chunk(3, 1)
+        h_r, h_i, h_n = gh.chunk(3, 1)
+        resetgate = torch.sigmoid(i_r + h_r)
+        inputgate = torch.sigmoid(i_i + h_i)
+        newgate = torch.tanh(i_n + resetgate * h_n)
+        return newgate + inputgate * (hidden - newgate)
+""",
+        (),
+    ),
+    Wrong(
+        "lstm_fastrnns_cell",  # PyTorch's benchmarks/fastrnns reference lstm_cell, wrapped in a module
+        "lstm",
+        """
+def lstm_cell(input, hidden, w_ih, w_hh, b_ih, b_hh):
+    hx, cx = hidden
+    gates = torch.mm(input, w_ih.t()) + torch.mm(hx, w_hh.t()) + b_ih + b_hh
+    ingate, forgetgate, cellgate, outgate = gates.chunk(4, 1)
+    ingate = torch.sigmoid(ingate)
+    forgetgate = torch.sigmoid(forgetgate)
+    cellgate = torch.tanh(cellgate)
+    outgate = torch.sigmoid(outgate)
+    cy = (forgetgate * cx) + (ingate * cellgate)
+    hy = outgate * torch.tanh(cy)
+    return hy, cy
+
+
+class LSTMCell(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        k = 1.0 / math.sqrt(hidden_size)
+        self.weight_ih = nn.Parameter(torch.rand(4 * hidden_size, input_size) * 2 * k - k)
+        self.weight_hh = nn.Parameter(torch.rand(4 * hidden_size, hidden_size) * 2 * k - k)
+        self.bias_ih = nn.Parameter(torch.rand(4 * hidden_size) * 2 * k - k)
+        self.bias_hh = nn.Parameter(torch.rand(4 * hidden_size) * 2 * k - k)
+
+    def forward(self, input, state=None):
+        if state is None:
+            zeros = torch.zeros_like(input[:, :1]).expand(-1, self.hidden_size)
+            state = (zeros, zeros)
+        return lstm_cell(input, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+""",
+        (),
+    ),
+    Wrong(
+        "unroll_rnncell_docs_loop",  # the loop of nn.RNNCell's documentation, made general
+        "unroll",
+        """
+def unroll(cell, xs, state=None):
+    output = []
+    hx = state
+    for i in range(xs.size(0)):
+        hx = cell(xs[i], hx)
+        output.append(hx[0] if isinstance(hx, tuple) else hx)
+    output = torch.stack(output, dim=0)
+    return output, hx
+""",
+        (),
+    ),
+    Wrong(
+        "unroll_new_empty_and_setitem",
+        "unroll",
+        """
+def unroll(cell, xs, state=None):
+    outputs = None
+    for t, x in enumerate(xs.unbind(0)):
+        state = cell(x, state)
+        h = state[0] if isinstance(state, tuple) else state
+        if outputs is None:
+            outputs = xs.new_empty(xs.shape[0], *h.shape)
+        outputs[t] = h
+    return outputs, state
+""",
+        (),
+    ),
+    Wrong(
+        "balanced_valid_parentheses_dict",  # the classic "valid parentheses" stack with a dict of closers
+        "is_balanced",
+        """
+def is_balanced(seq, n_pairs=5):
+    closes = {2 * n_pairs - 1 - colour: colour for colour in range(n_pairs)}
+    stack = []
+    for symbol in seq:
+        if symbol in closes:
+            if not stack or stack.pop() != closes[symbol]:
+                return False
+        elif 0 <= symbol < n_pairs:
+            stack.append(symbol)
+        else:
+            return False
+    return len(stack) == 0
+""",
+        (),
+    ),
+    Wrong(
+        "data_numpy_generator_and_reversed_negatives",  # a local NumPy generator; wrong orders by reversal
+        "make_parentheses_data",
+        """
+import numpy as np
+
+
+def make_parentheses_data(n, max_len, n_pairs=5, seed=0):
+    rng = np.random.default_rng(seed)
+
+    def balanced(pairs):
+        if pairs == 0:
+            return []
+        inside = int(rng.integers(pairs))
+        colour = int(rng.integers(n_pairs))
+        return [colour, *balanced(inside), 2 * n_pairs - 1 - colour, *balanced(pairs - 1 - inside)]
+
+    def negative(pairs, kind):
+        word = balanced(pairs)
+        if kind == "order":  # reversed, a balanced word starts with a closing symbol
+            return word[::-1]
+        k = int(rng.choice([k for k, s in enumerate(word) if s >= n_pairs]))
+        others = [c for c in range(n_pairs) if c != 2 * n_pairs - 1 - word[k]]
+        word[k] = 2 * n_pairs - 1 - int(rng.choice(others))
+        return word
+
+    data = []
+    for index in range(n):
+        pairs = int(rng.integers(1, max_len // 2 + 1))
+        if index < n // 2:
+            data.append((balanced(pairs), 1))
+        else:
+            kind = "colour" if rng.random() < 0.5 else "order"
+            word = negative(pairs, kind)
+            while is_balanced(word, n_pairs):
+                word = negative(pairs, kind)
+            data.append((word, 0))
+    rng.shuffle(data)
+    return [word for word, _ in data], [label for _, label in data]
 """,
         (),
     ),
