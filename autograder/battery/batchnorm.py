@@ -34,7 +34,7 @@ from torch import nn
 
 from autograder.battery.compare import assert_close, counted, group, require
 from autograder.battery.devices import simulated_gpu
-from autograder.battery.forbidden import forbidden_calls, require_not_called
+from autograder.battery.forbidden import forbidding
 from autograder.battery.inputs import layouts, seeded
 from autograder.battery.properties import for_all, st
 from autograder.battery.snapshot import Snapshot
@@ -66,10 +66,8 @@ def watched(label: str, function: Callable) -> Callable:
     """``function`` as the harness calls it: no forbidden calls, an exception named with its case."""
 
     def run(*args, **kwargs):
-        with forbidden_calls(FORBIDDEN) as called:
-            result = call(label, function, *args, contract=CONTRACT, **kwargs)
-        require_not_called(label, called, TASK)
-        return result
+        with forbidding(label, FORBIDDEN, TASK):
+            return call(label, function, *args, contract=CONTRACT, **kwargs)
 
     return run
 
@@ -459,7 +457,7 @@ def check_one_value_per_channel(batch_norm: Callable, shape, stats: bool, device
     given = arguments(shape, torch.float64, device, 80, "both", stats)
     label = case("batch_norm", x, given["running_mean"], given["running_var"], training=True)
     snapshot = Snapshot(running_mean=given["running_mean"], running_var=given["running_var"])
-    with forbidden_calls(FORBIDDEN) as called:
+    with forbidding(label, FORBIDDEN, TASK):
         try:
             batch_norm(x, given["running_mean"], given["running_var"], given["weight"], given["bias"], training=True)
         except ValueError:
@@ -468,7 +466,6 @@ def check_one_value_per_channel(batch_norm: Callable, shape, stats: bool, device
             raised = f"raised {type(error).__name__}: {error}"
         else:
             raised = "returned without an error"
-    require_not_called(label, called, TASK)
     require(
         raised is None,
         label,
@@ -790,9 +787,8 @@ def check_forward_calls(module_class, spec: ModuleSpec, shapes: Shapes, device, 
             label = f"{spec.label} in {'train' if training else 'eval'} mode on x: {describe(x)} ({layout})"
             snapshot = Snapshot(x=x) if training else Snapshot(x=x, module=module)
             before = len(lent.calls)
-            with forbidden_calls(FORBIDDEN) as called:
+            with forbidding(label, FORBIDDEN, TASK):
                 output = call(label, module, x, contract=f"{spec.name}.forward(x)")
-            require_not_called(label, called, TASK)
             check_calls(label, lent, before, module, spec, batches)
             snapshot.assert_unchanged(label)
             with torch.no_grad():

@@ -98,3 +98,11 @@ def require_not_called(label: str, called: list[str], task: str) -> None:
         f"called {', '.join(called)}, which this task asks you to write yourself ({task}); "
         "compute it from tensor operations",
     )
+
+
+@contextlib.contextmanager
+def forbidding(label: str, functions: dict[Callable, str], task: str) -> Iterator[None]:
+    """Run the block (a call of the student's answer); fail with ``label`` if it called one of ``functions``."""
+    with forbidden_calls(functions) as called:
+        yield
+    require_not_called(label, called, task)

@@ -47,7 +47,7 @@ from torch import nn
 
 from autograder.battery.compare import assert_close, check_form, counted, group, require, within
 from autograder.battery.devices import run_on_simulated_gpu
-from autograder.battery.forbidden import forbidden_calls, require_not_called
+from autograder.battery.forbidden import forbidding
 from autograder.battery.inputs import seeded
 from autograder.battery.models import TrainEvalGap
 from autograder.battery.properties import for_all, st
@@ -97,9 +97,8 @@ class Answer:
 
     @contextlib.contextmanager
     def watched(self, label: str) -> Iterator[None]:
-        with self.student.lending(**self.lend), forbidden_calls(FORBIDDEN[self.name]) as called:
+        with self.student.lending(**self.lend), forbidding(label, FORBIDDEN[self.name], f"write {self.name} yourself"):
             yield
-        require_not_called(label, called, f"write {self.name} yourself")
 
     def __call__(self, label: str, *args: Any, **kwargs: Any) -> Any:
         with self.watched(label):

@@ -40,7 +40,7 @@ from torch import nn
 
 from autograder.battery.compare import assert_close, check_form, counted, fail, group, require, within
 from autograder.battery.devices import run_on_simulated_gpu
-from autograder.battery.forbidden import forbidden_calls, require_not_called
+from autograder.battery.forbidden import forbidding
 from autograder.battery.inputs import non_contiguous, normal, transposed_layout, uniform
 from autograder.battery.properties import for_all, st
 from autograder.battery.snapshot import Snapshot
@@ -130,10 +130,8 @@ CELL_CONTRACT = (
 
 def student_cell_call(label: str, function: Callable, *args: Any) -> Any:
     """Call the student's cell (or its class): errors name the case, PyTorch's recurrent code is forbidden."""
-    with forbidden_calls(RECURRENT_FUNCTIONS) as called:
-        result = call(label, function, *args, contract=CELL_CONTRACT)
-    require_not_called(label, called, "the recurrent cell, from tensor operations")
-    return result
+    with forbidding(label, RECURRENT_FUNCTIONS, "the recurrent cell, from tensor operations"):
+        return call(label, function, *args, contract=CELL_CONTRACT)
 
 
 def require_own_class(name: str, cls: type[nn.Module]) -> None:
