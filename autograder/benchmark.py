@@ -40,7 +40,7 @@ def execution_seconds(lab: str, repeats: int = 3) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def grading_seconds(lab: str, copies: int, jobs: int) -> float:
+def grading_seconds(lab: str, copies: int, jobs: int, extra: tuple[str, ...] = ()) -> float:
     """Wall time of ``python -m autograder grade`` on ``copies`` copies of the reference, start to end."""
     with tempfile.TemporaryDirectory() as folder:
         submitted = Path(folder) / "submitted"
@@ -49,7 +49,8 @@ def grading_seconds(lab: str, copies: int, jobs: int) -> float:
             nbformat.write(reference_submission(lab), submitted / f"student{index:03d}.ipynb")
         command = [sys.executable, "-m", "autograder", "grade", lab, "--submissions", str(submitted)]
         started = time.perf_counter()
-        subprocess.run(command + ["--out", str(Path(folder) / "out"), "-j", str(jobs)], check=True, cwd=REPO_ROOT)
+        command += ["--out", str(Path(folder) / "out"), "-j", str(jobs), *extra]
+        subprocess.run(command, check=True, cwd=REPO_ROOT)
         return time.perf_counter() - started
 
 
@@ -58,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("lab")
     parser.add_argument("--copies", type=int, default=20)
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--no-sandbox", action="store_true", help="grade with --no-sandbox (to measure its cost)")
     args = parser.parse_args(argv)
     lab = check_lab_name(args.lab)
     os.environ.update(GRADING_ENVIRONMENT)
     execute = execution_seconds(lab)
-    rows = [(jobs, grading_seconds(lab, args.copies, jobs)) for jobs in args.jobs]
+    extra = ("--no-sandbox",) if args.no_sandbox else ()
+    rows = [(jobs, grading_seconds(lab, args.copies, jobs, extra)) for jobs in args.jobs]
     baseline = rows[0][1]
     print(f"\n{lab}: {args.copies} copies of the reference on {os.cpu_count()} cores")
     print(f"executing the notebook alone: {execute:.1f} s")

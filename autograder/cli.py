@@ -28,6 +28,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     grade.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (default 300)")
     grade.add_argument("--memory-mb", type=int, default=6144, help="memory limit per notebook in MiB (default 6144)")
     grade.add_argument("--cluster", metavar="ADDRESS", help="grade on a Dask scheduler, e.g. tcp://host:8786")
+    grade.add_argument(
+        "--no-sandbox",
+        dest="sandbox",
+        action="store_false",
+        help="run kernels without bubblewrap (only on a machine with nothing to protect; noted in report.html)",
+    )
     return parser.parse_args(argv)
 
 
@@ -51,4 +57,5 @@ def main(argv: list[str] | None = None) -> int:
         limits=limits,
         name_pattern=args.name_pattern,
         cluster=args.cluster,
+        sandbox=args.sandbox,
     )

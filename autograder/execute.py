@@ -30,6 +30,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Float, Integer, List, Unicode
 
 import autograder.kernel_guard
+from autograder.sandbox import SandboxedKernelManager
 
 GUARD_SOURCE = Path(autograder.kernel_guard.__file__).read_text()
 INSTALL = """\
@@ -54,7 +55,9 @@ def is_test_cell(cell: NotebookNode) -> bool:
 
 
 def cut_text(text: str, limit: int) -> str:
-    """Keep the first and last ``limit // 2`` characters of ``text``."""
+    """Keep the first and last ``limit // 2`` characters of ``text`` (all of a shorter one)."""
+    if len(text) <= limit:
+        return text
     half = limit // 2
     return f"{text[:half]}\n... {len(text) - 2 * half} characters cut by the grader ...\n{text[-half:]}"
 
@@ -66,11 +69,19 @@ class GuardedExecute(Execute):
     unreadable = List(Unicode(), help="folders student code may not read").tag(config=True)
     readable = List(Unicode(), help="exceptions inside them: the hidden tests' own code").tag(config=True)
     max_output_chars = Integer(20_000, help="printed characters kept per cell").tag(config=True)
+    max_notebook_output_bytes = Integer(4_000_000, help="output bytes kept per notebook, display data included").tag(
+        config=True
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(*args, **kwargs)
 
     def preprocess(self, nb, resources=None, km=None):
         self.findings: list[str] = []
         self.stopped: str | None = None
         self.guarded = False
+        self.output_bytes = 0
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -171,8 +182,42 @@ class GuardedExecute(Execute):
         self.note_timeout(cell, index, time.time() - started, limit)
         if any(output.get("ename") == "MemoryError" for output in cell.outputs):
             self.find(f"ran out of memory in cell {index} (the limit per notebook)")
+        if is_test_cell(cell):
+            self.results_as_display(cell, index)
         self.limit_output(cell, index)
+        self.limit_notebook_output(cell, index)
         return cell, resources
+
+    def results_as_display(self, cell, index: int) -> None:
+        """A test cell's score comes from its errors alone.
+
+        nbgrader gives a test cell the score its first ``execute_result`` shows, even when an
+        error follows, so a value sent to the display hook from student code could buy points.
+        """
+        for output in cell.outputs:
+            if output.output_type == "execute_result":
+                output.output_type = "display_data"
+                output.pop("execution_count", None)
+                self.find(f"test cell {index} showed a value; scored by its errors only")
+
+    def limit_notebook_output(self, cell, index: int) -> None:
+        """Keep the whole notebook's outputs under ``max_notebook_output_bytes``; errors always stay."""
+        kept = []
+        for output in cell.outputs:
+            size = len(json.dumps(output))
+            if output.output_type != "error" and self.output_bytes + size > self.max_notebook_output_bytes:
+                self.find(f"cell {index}: outputs over {self.max_notebook_output_bytes:,} bytes per notebook removed")
+                output = NotebookNode(
+                    output_type="stream", name="stdout", text=f"[{size:,} bytes of output removed by the grader]\n"
+                )
+                size = len(json.dumps(output))
+            elif output.output_type == "error" and size > self.max_output_chars:
+                output.traceback = [cut_text("\n".join(output.traceback), self.max_output_chars)]
+                output.evalue = cut_text(output.evalue, self.max_output_chars // 4)
+                size = len(json.dumps(output))
+            self.output_bytes += size
+            kept.append(output)
+        cell.outputs = kept
 
     def note_timeout(self, cell, index: int, seconds: float, limit: int | None) -> None:
         if limit is None or seconds < limit - 0.5 or not any(o.output_type == "error" for o in cell.outputs):

@@ -47,6 +47,7 @@ from autograder.paths import REPO_ROOT, source_notebook
 from autograder.release import colab_cells
 from autograder.report import write_report
 from autograder.restore import load_submission
+from autograder.sandbox import SandboxUnavailable, check_available
 from autograder.worker import STUDENT_RELEASE, Request, Result, serve_request
 from dlcourse.config import QUICK_ENV_VAR
 
@@ -188,7 +189,9 @@ def private_folders(submissions_root: Path, work: Path, out_dir: Path) -> list[s
     return [str(Path(folder).resolve()) for folder in folders]
 
 
-def requests_for(lab: str, submissions: list[Submission], work: Path, out_dir: Path, limits: Limits, private):
+def requests_for(
+    lab: str, submissions: list[Submission], work: Path, out_dir: Path, limits: Limits, private, sandbox: bool = True
+):
     """A worker request for each submission that can be read; a result with its problem for the others."""
     requests, unreadable = [], []
     for submission in submissions:
@@ -209,6 +212,7 @@ def requests_for(lab: str, submissions: list[Submission], work: Path, out_dir: P
                 cell_seconds=limits.cell_seconds,
                 private=private,
                 environment=GRADING_ENVIRONMENT,
+                sandbox=sandbox,
             )
         )
     return requests, unreadable
@@ -229,14 +233,15 @@ def run_requests(requests: list[Request], limits: Limits, jobs: int, cluster: st
         yield from (future.result() for future in as_completed([pool.submit(run_worker, r, limits) for r in requests]))
 
 
-def grade_all(lab, submissions, submissions_root, work, out_dir, jobs, limits, cluster=None) -> list[Result]:
+def grade_all(
+    lab, submissions, submissions_root, work, out_dir, jobs, limits, cluster=None, sandbox=True
+) -> list[Result]:
     """Grade the readable submissions; a result (or a problem) for every one."""
     open_course(work / "template", lab)
     write_student_release(work / "template", lab)
     (work / "results").mkdir()
-    requests, results = requests_for(
-        lab, submissions, work, out_dir, limits, private_folders(submissions_root, work, out_dir)
-    )
+    private = private_folders(submissions_root, work, out_dir)
+    requests, results = requests_for(lab, submissions, work, out_dir, limits, private, sandbox)
     progress = tqdm(
         run_requests(requests, limits, jobs, cluster), total=len(requests), desc=f"grading {lab}", unit="notebook"
     )
@@ -252,12 +257,19 @@ def grade(
     limits: Limits | None = None,
     name_pattern: str | None = None,
     cluster: str | None = None,
+    sandbox: bool = True,
 ) -> int:
     """Grade every submission of ``lab``, ``jobs`` notebooks at a time; return 0 when every student got a row.
 
     ``submissions_dir`` is a folder or a zip in any layout :mod:`autograder.intake` reads;
-    ``cluster`` the address of a Dask scheduler whose workers see the same files.
+    ``cluster`` the address of a Dask scheduler whose workers see the same files; ``sandbox``
+    False runs the kernels without :mod:`autograder.sandbox` (reported in report.html).
     """
+    if sandbox and not cluster:
+        try:
+            check_available()
+        except SandboxUnavailable as error:
+            raise SystemExit(f"cannot grade safely: {error}") from None
     os.environ.update(GRADING_ENVIRONMENT)
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -268,7 +280,7 @@ def grade(
         work = Path(tmp)
         submissions, notes = collect_submissions(submissions_dir, work, name_pattern)
         root = submissions_dir.resolve()
-        results = grade_all(lab, submissions, root, work, out_dir, jobs, limits or Limits(), cluster)
+        results = grade_all(lab, submissions, root, work, out_dir, jobs, limits or Limits(), cluster, sandbox)
         order = {submission.student_id: index for index, submission in enumerate(submissions)}
         results.sort(key=lambda result: order[result.student_id])
         with Gradebook(f"sqlite:///{work / 'template' / 'gradebook.db'}") as gradebook, warnings.catch_warnings():
@@ -283,7 +295,7 @@ def grade(
     write_csv(out_dir / "problems.csv", ["student_id", "problem"], problems)
     elapsed = time.perf_counter() - started
     seconds = {result.student_id: result.seconds for result in results}
-    report = write_report(out_dir, lab, rows, problems, seconds, elapsed, jobs)
+    report = write_report(out_dir, lab, rows, problems, seconds, elapsed, jobs, sandbox)
     print(summary(lab, rows, problems, elapsed, jobs, cluster))
     print(f"report: {report}")
     return 0

@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 
 REPORT_NAME = "report.html"
 SLOWEST_SHOWN = 10
+UNBOXED = "NOT sandboxed (--no-sandbox): student code could read and write what the grader can"
 GRID_COLUMNS = 4
 HISTOGRAM_BINS = 20
 MAX_FIGURE_HEIGHT_INCHES = 40.0
@@ -232,8 +233,9 @@ def header_section(
     executed: dict[str, float],
     total_seconds: float,
     jobs: int,
+    sandboxed: bool = True,
 ) -> str:
-    """Headline numbers: students, totals, full marks and zeros, problems, batch timing."""
+    """Headline numbers: students, totals, full marks and zeros, problems, batch timing, isolation."""
     totals = list(batch.totals.values())
     max_total = batch.max_total
     unscored = {str(row[0]) for row in problems} - set(batch.totals)
@@ -252,6 +254,7 @@ def header_section(
         ("Notebooks executed", str(len(executed))),
         ("Mean per notebook", format_duration(statistics.fmean(executed.values()) if executed else math.nan)),
         ("Max per notebook", format_duration(max(executed.values(), default=math.nan))),
+        ("Student kernels", "sandboxed (bubblewrap)" if sandboxed else UNBOXED),
     ]
     return f"<h1>Grading report: {escape(lab)}</h1>\n{summary_list(items)}"
 
@@ -313,12 +316,13 @@ def render_report(
     seconds: dict[str, float],
     total_seconds: float,
     jobs: int,
+    sandboxed: bool = True,
 ) -> str:
     """The whole report page as a string."""
     batch = summarize_scores(score_rows)
     executed = executed_seconds(seconds)
     sections = [
-        header_section(lab, batch, problems, executed, total_seconds, jobs),
+        header_section(lab, batch, problems, executed, total_seconds, jobs, sandboxed),
         cells_section(batch),
         problems_section(problems),
         timings_section(executed, batch.totals),
@@ -339,15 +343,17 @@ def write_report(
     seconds: dict[str, float],
     total_seconds: float,
     jobs: int,
+    sandboxed: bool = True,
 ) -> Path:
     """Write ``out_dir/report.html`` for a graded batch and return its path.
 
     ``score_rows`` are ``[student_id, grade_id, score, max_score]``, one per student per graded
     cell in notebook order; ``problems`` are ``[student_id_or_file, problem]``; ``seconds`` is the
     grading wall time per student (0 or missing when never executed); ``total_seconds`` the wall
-    time of the whole batch; ``jobs`` how many notebooks were graded at once.
+    time of the whole batch; ``jobs`` how many notebooks were graded at once; ``sandboxed``
+    whether the kernels ran in :mod:`autograder.sandbox` (False: graded with ``--no-sandbox``).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / REPORT_NAME
-    path.write_text(render_report(lab, score_rows, problems, seconds, total_seconds, jobs), encoding="utf-8")
+    path.write_text(render_report(lab, score_rows, problems, seconds, total_seconds, jobs, sandboxed), encoding="utf-8")
     return path

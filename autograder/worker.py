@@ -37,6 +37,7 @@ from autograder.course import load_config, put_scripts_on_path
 from autograder.execute import GuardedExecute
 from autograder.paths import BATTERY_DIR
 from autograder.restore import load_submission, restore_submission
+from autograder.sandbox import Sandbox, SandboxUnavailable, check_available, kernel_environment, package_folder
 from autograder.tampering import hidden_test_lines, remove_hidden_test_leaks, suspicious_code
 
 STUDENT_RELEASE = "student_release.ipynb"  # in the template course: the lab as students got it
@@ -55,6 +56,7 @@ class Request:
     cell_seconds: int = 300  # for any one cell
     private: list[str] = field(default_factory=list)  # folders the student's code may not read
     environment: dict[str, str] = field(default_factory=dict)  # variables for the worker and its kernel
+    sandbox: bool = True  # the kernel runs in autograder.sandbox (False: --no-sandbox)
 
 
 @dataclass
@@ -108,7 +110,27 @@ def grading_config(request: Request, course_root: Path, home: Path) -> Config:
     config.GuardedExecute.writable = [str(path) for path in [*working, home, Path("/dev/null"), Path("/dev/shm")]]
     config.GuardedExecute.unreadable = [str(course_root), *request.private]
     config.GuardedExecute.readable = hidden_test_code()
+    if request.sandbox:
+        box_kernel(config, working[1], home, request.environment)
     return config
+
+
+def box_kernel(config: Config, notebook_folder: Path, home: Path, environment: dict[str, str]) -> None:
+    """Start the kernel in a sandbox that sees only its notebook's folder, its home and the code it needs."""
+    sockets = home.parent / "kernel"
+    sockets.mkdir()
+    notebook_folder.mkdir(parents=True, exist_ok=True)
+    readable = [package_folder("dlcourse"), Path(autograder.__file__), BATTERY_DIR]  # until hidden tests leave
+    box = Sandbox(
+        writable=[notebook_folder, home, sockets],
+        readable=[path for path in readable if path.exists()],
+        environment=kernel_environment(home, environment),
+    )
+    manager = config.SandboxedKernelManager
+    manager.sandbox = box.prefix()
+    manager.transport = "ipc"  # the box has no network: ZeroMQ over Unix sockets in a shared folder
+    manager.ip = str(sockets / "kernel")
+    manager.connection_file = str(sockets / "connection.json")
 
 
 def hidden_test_code() -> list[str]:
@@ -167,6 +189,12 @@ def remove_leaks(course_root: Path, lab: str, student: str) -> list[str]:
 def autograde(request: Request, course_root: Path, home: Path) -> Result:
     lab, student = request.lab, request.student_id
     result = Result(student)
+    if request.sandbox:
+        try:
+            check_available()  # on a Dask worker, the parent could not check this machine
+        except SandboxUnavailable as error:
+            result.problems.append(f"not graded: {error}")
+            return result
     target, result.problems = prepare(request, course_root)
     if target is None:
         return result

@@ -252,5 +252,5 @@ HOSTILE: list[Hostile] = [
     Hostile("hidden_code_printed", with_answers(one_hot=FRAME_LEAK), 8, "output showed hidden test code"),
     Hostile("grader_detector", with_answers(one_hot=ENV_DETECTOR), 8, "NBGRADER_EXECUTION"),
     Hostile("writes_outside", with_answers(one_hot=WRITE_OUTSIDE), 8, f"tried to write {ESCAPE_FILE}"),
-    Hostile("reads_gradebook", with_answers(one_hot=READ_GRADEBOOK), 8, "gradebook.db, a file of the grader"),
+    Hostile("reads_gradebook", with_answers(one_hot=READ_GRADEBOOK), 8, "code looks for nbgrader"),  # not in the box
 ]
