@@ -4,17 +4,25 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: venv test book check-book lint release clean
+.PHONY: venv sandbox test book check-book lint release clean
 
 venv: $(INSTALLED)
 
 $(INSTALLED): requirements.txt pyproject.toml
+	@$(MAKE) --no-print-directory sandbox
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@# instructor tools (autograder, its hidden-test battery, tests) importable in this venv's kernels only
 	$(PY) -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "course-instructor.pth").write_text("$(CURDIR)\n")'
 	touch $(INSTALLED)
+
+## sandbox: bubblewrap, which the grader runs every student kernel in (installed with apt as root)
+sandbox:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q bubblewrap >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; \
+	  else echo "bubblewrap is missing: run  sudo apt-get install bubblewrap  (grading refuses to run without it)"; exit 1; fi; }
 
 ## test: the whole test suite (unit tests, release check, grading corpus, notebooks via nbval)
 test: $(INSTALLED)
