@@ -23,6 +23,10 @@ SUSPICIOUS = {
     "looks for nbgrader": re.compile(r"NBGRADER|nbgrader|gradebook"),
     "reaches for the grader's code (the hidden tests' battery)": re.compile(r"\bautograder\b"),
     "installs an audit hook or trace function": re.compile(r"addaudithook|settrace|setprofile"),
+    "loads native code or raw system calls": re.compile(r"\bctypes\b|\bcffi\b|\bos\.(open|write|dup2?|fork)\("),
+    "starts other programs or opens network connections": re.compile(
+        r"\bsubprocess\b|\bos\.(system|popen|exec\w*|spawn\w*|posix_spawn)\b|\bsocket\b|\burllib\b|\brequests\."
+    ),
     "replaces a comparison or assertion helper": re.compile(
         r"\b(torch|np|numpy|math|checks|dlcourse\.checks|builtins)\.(allclose|isclose|equal|array_equal|testing|"
         r"check_close|check_true|is_close|isinstance|abs|all|any)\s*=[^=]"

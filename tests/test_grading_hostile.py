@@ -11,6 +11,7 @@ import html
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import nbformat
@@ -18,7 +19,7 @@ import pytest
 
 from autograder.paths import released_notebook, source_notebook
 from autograder.tampering import hidden_test_lines
-from tests.corpus.hostile import ESCAPE_FILE, HOSTILE, LAB, LIMITS
+from tests.corpus.hostile import ESCAPE_FILE, HOSTILE, LAB, LIMITS, SECRET
 from tests.grading import read_csv, run_grade
 
 
@@ -31,7 +32,11 @@ def hostile_run(tmp_path_factory):
         (submitted / f"{entry.name}.ipynb").write_bytes(entry.build())
     if os.path.exists(ESCAPE_FILE):
         os.remove(ESCAPE_FILE)
-    result = run_grade(LAB, submitted, work / "out", "-j", "2", *LIMITS)
+    os.environ[SECRET[0]] = SECRET[1]
+    try:
+        result = run_grade(LAB, submitted, work / "out", "-j", "2", *LIMITS)
+    finally:
+        del os.environ[SECRET[0]]
     assert result.returncode == 0, result.stderr[-3000:]
     return work / "out", result
 
@@ -44,8 +49,8 @@ def problems(out: Path) -> dict[str, str]:
     return {row["student_id"]: row["problem"] for row in read_csv(out / "problems.csv")}
 
 
-def test_corpus_has_twenty_kinds():
-    assert len({entry.name for entry in HOSTILE}) == len(HOSTILE) >= 20
+def test_corpus_has_thirty_kinds():
+    assert len({entry.name for entry in HOSTILE}) == len(HOSTILE) >= 30
 
 
 def test_every_student_gets_a_row(hostile_run):
@@ -74,7 +79,14 @@ def test_same_submission_same_scores(hostile_run):
 
 
 def test_nothing_was_written_outside(hostile_run):
+    time.sleep(25)  # longer than any process a notebook leaves behind waits before it writes
     assert not os.path.exists(ESCAPE_FILE)
+
+
+def test_feedback_shows_no_grader_secret(hostile_run):
+    out, _ = hostile_run
+    for page in (out / "feedback").rglob("*.html"):
+        assert SECRET[1] not in page.read_text(), page
 
 
 def test_feedback_shows_no_hidden_test_code(hostile_run):

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 import nbformat
 
+from autograder.paths import source_notebook
 from tests.submissions import nbgrader_meta, reference_answers, student_notebook
 
 LAB = "lab00_setup"
 LIMITS = ("--timeout", "40", "--cell-timeout", "25", "--memory-mb", "3000")
 ESCAPE_FILE = "/tmp/dlcourse-hostile-escape.txt"
+SECRET = ("DLCOURSE_HOSTILE_SECRET", "s3cr3t-of-the-grader")  # in the grader's environment during the batch
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,84 @@ def flood(nb) -> None:
     nb.cells[index_of(nb, "standardize")].source += "\n" + FLOOD
 
 
+REFERENCE_ONE_HOT = """
+def one_hot(labels, num_classes):
+    return torch.nn.functional.one_hot(labels, num_classes).float()
+"""
+
+
+def attack(code: str) -> str:
+    """An answer cell that runs ``code`` and then answers one_hot correctly."""
+    return code + "\n" + REFERENCE_ONE_HOT
+
+
+READ_SOLUTION = f"""
+try:
+    print(open({str(source_notebook(LAB))!r}).read()[:300])
+except OSError as error:
+    print("refused:", error)
+"""
+
+READ_NEIGHBOURS = """
+import glob
+
+for path in glob.glob("../../*/*/*.ipynb") + glob.glob("/tmp/**/*.ipynb", recursive=True)[:20]:
+    print("found", path)
+"""
+
+SUBPROCESS_ESCAPE = f"""
+import subprocess
+
+print(subprocess.run(["sh", "-c", "cat {source_notebook(LAB)} | head -c 200; echo escaped > {ESCAPE_FILE}"],
+                     capture_output=True, text=True))
+"""
+
+CTYPES_WRITE = f"""
+import ctypes
+
+libc = ctypes.CDLL(None)
+descriptor = libc.open({ESCAPE_FILE.encode()!r}, 0o1101, 0o644)
+libc.write(descriptor, b"escaped", 7)
+libc.close(descriptor)
+"""
+
+LINGERING_PROCESS = f"""
+import subprocess
+
+subprocess.Popen(["sh", "-c", "sleep 20; echo escaped > {ESCAPE_FILE}"], start_new_session=True)
+"""
+
+ENV_DUMP = """
+import os
+
+print(dict(os.environ))
+"""
+
+NETWORK = """
+import urllib.request
+
+try:
+    print(urllib.request.urlopen("http://example.com", timeout=3).read()[:100])
+except OSError as error:
+    print("no network:", error)
+"""
+
+DISPLAY_VALUE_THEN_RAISE = """
+import sys
+
+
+def one_hot(labels, num_classes):
+    sys.displayhook(1.0)
+    raise ValueError("not implemented")
+"""
+
+DISPLAY_FLOOD = """
+from IPython.display import HTML, display
+
+display(HTML("<p>" + "x" * 6_000_000 + "</p>"))
+"""
+
+
 HOSTILE: list[Hostile] = [
     Hostile("reference", with_answers(), 8, None),
     Hostile("reference_again", with_answers(), 8, None),
@@ -253,4 +333,13 @@ HOSTILE: list[Hostile] = [
     Hostile("grader_detector", with_answers(one_hot=ENV_DETECTOR), 8, "NBGRADER_EXECUTION"),
     Hostile("writes_outside", with_answers(one_hot=WRITE_OUTSIDE), 8, f"tried to write {ESCAPE_FILE}"),
     Hostile("reads_gradebook", with_answers(one_hot=READ_GRADEBOOK), 8, "code looks for nbgrader"),  # not in the box
+    Hostile("reads_solution", with_answers(one_hot=attack(READ_SOLUTION)), 8, "tried to read"),
+    Hostile("reads_neighbours", with_answers(one_hot=attack(READ_NEIGHBOURS)), 8, None),  # nothing there to find
+    Hostile("subprocess_escape", with_answers(one_hot=attack(SUBPROCESS_ESCAPE)), 8, "starts other programs"),
+    Hostile("ctypes_write", with_answers(one_hot=attack(CTYPES_WRITE)), 8, "loads native code"),
+    Hostile("lingering_process", with_answers(one_hot=attack(LINGERING_PROCESS)), 8, "starts other programs"),
+    Hostile("environment_dump", with_answers(one_hot=attack(ENV_DUMP)), 8, None),
+    Hostile("network", with_answers(one_hot=attack(NETWORK)), 8, "opens network connections"),
+    Hostile("display_value_then_raise", with_answers(one_hot=DISPLAY_VALUE_THEN_RAISE), 7, "showed a value"),
+    Hostile("display_flood", with_answers(one_hot=attack(DISPLAY_FLOOD)), 8, "bytes per notebook removed"),
 ]
