@@ -27,9 +27,11 @@ from nbclient.util import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
-from traitlets import Float, Integer, List, Unicode
+from traitlets import Bool, Float, Integer, List, Unicode
 
 import autograder.kernel_guard
+from autograder.remote.client import Kernel, RemoteNamespace
+from autograder.remote.hidden import OutOfTime, failure, run_hidden, split_hidden
 from autograder.sandbox import SandboxedKernelManager
 
 GUARD_SOURCE = Path(autograder.kernel_guard.__file__).read_text()
@@ -68,6 +70,7 @@ class GuardedExecute(Execute):
     writable = List(Unicode(), help="folders student code may write to").tag(config=True)
     unreadable = List(Unicode(), help="folders student code may not read").tag(config=True)
     readable = List(Unicode(), help="exceptions inside them: the hidden tests' own code").tag(config=True)
+    hidden_outside = Bool(False, help="run test cells' hidden parts in this process, not the kernel").tag(config=True)
     max_output_chars = Integer(20_000, help="printed characters kept per cell").tag(config=True)
     max_notebook_output_bytes = Integer(4_000_000, help="output bytes kept per notebook, display data included").tag(
         config=True
@@ -82,6 +85,7 @@ class GuardedExecute(Execute):
         self.stopped: str | None = None
         self.guarded = False
         self.output_bytes = 0
+        self.remote = Kernel(self.call_kernel)
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -167,8 +171,11 @@ class GuardedExecute(Execute):
             self.install_guard()
         self.guard(CHECKPOINT.format(test=is_test_cell(cell)))
         limit, started = self._get_timeout(cell), time.time()
+        source, hidden = split_hidden(cell.source) if self.hidden_outside and is_test_cell(cell) else (cell.source, "")
         try:
-            cell, resources = super().preprocess_cell(cell, resources, index)
+            cell, resources = self.run_in_kernel(cell, source, resources, index)
+            if hidden and not any(output.output_type == "error" for output in cell.outputs):
+                self.run_hidden_part(cell, hidden, index, started + (limit or 10**9))
         except DeadKernelError:
             cell.outputs.append(error_output("DeadKernel", "the kernel died while running this cell"))
             self.stopped = "not run: the kernel died in an earlier cell"
@@ -187,6 +194,44 @@ class GuardedExecute(Execute):
         self.limit_output(cell, index)
         self.limit_notebook_output(cell, index)
         return cell, resources
+
+    def run_in_kernel(self, cell, source: str, resources, index: int):
+        """Execute ``source`` as the cell's code (its hidden part taken out, say); the cell keeps its own."""
+        original, cell.source = cell.source, source
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        finally:
+            cell.source = original
+
+    def run_hidden_part(self, cell, code: str, index: int, deadline: float) -> None:
+        """Run a test cell's hidden code here, calling into the kernel; its failure becomes the cell's error."""
+        self.hidden_deadline = deadline
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", index)
+        try:
+            error = run_hidden(code, RemoteNamespace(self.remote), f"hidden tests of {grade_id}")
+        except OutOfTime:
+            error = failure("TimeoutError", "the hidden tests' calls into this notebook ran past the time limit")
+            self.find(f"cell {index} was stopped at the time limit while the hidden tests ran")
+        if error is not None:
+            cell.outputs.append(error)
+            if error.ename == "KernelUnreadable":
+                self.find(f"cell {index}: the kernel did not answer the hidden tests' calls (the notebook broke them)")
+
+    def call_kernel(self, code: str) -> str:
+        """Run one line of the grader's calls in the kernel, within the hidden tests' time; its stdout."""
+        remaining = self.hidden_deadline - time.time()
+        if remaining <= 0:
+            raise OutOfTime
+        try:
+            stdout, _ = self.run_quietly(code, timeout=remaining)
+        except queue.Empty:
+            run_sync(self.km.interrupt_kernel)()
+            try:
+                self.run_quietly("pass", timeout=30)  # until the interrupted call has ended
+            except queue.Empty:
+                pass
+            raise OutOfTime from None
+        return stdout
 
     def results_as_display(self, cell, index: int) -> None:
         """A test cell's score comes from its errors alone.

@@ -12,7 +12,10 @@ import re
 
 from nbformat.notebooknode import NotebookNode
 
+from autograder.paths import BATTERY_DIR
 from autograder.restore import HIDDEN_BEGIN, HIDDEN_END, is_test
+
+BATTERY_IMPORT = re.compile(r"from autograder\.battery\.(\w+) import")
 
 SUSPICIOUS = {
     "reads the caller's frame or source": re.compile(
@@ -21,7 +24,11 @@ SUSPICIOUS = {
     ),
     "reads IPython's history": re.compile(r"history_manager|\b_ih\b|\bIn\s*\[|\b_i\d+\b|%history"),
     "looks for nbgrader": re.compile(r"NBGRADER|nbgrader|gradebook"),
-    "reaches for the grader's code (the hidden tests' battery)": re.compile(r"\bautograder\b"),
+    "reaches for the grader's code (the hidden tests' battery or agent)": re.compile(r"\bautograder\b|_dlcourse_"),
+    "changes how later cells run (IPython transformers, events, display hook)": re.compile(
+        r"input_transformers|ast_transformers|\bevents\.register|register_magic|displayhook|excepthook"
+    ),
+    "replaces an imported module": re.compile(r"sys\.modules\[[^\]]+\]\s*=[^=]|sys\.modules\.update"),
     "installs an audit hook or trace function": re.compile(r"addaudithook|settrace|setprofile"),
     "loads native code or raw system calls": re.compile(r"\bctypes\b|\bcffi\b|\bos\.(open|write|dup2?|fork)\("),
     "starts other programs or opens network connections": re.compile(
@@ -49,21 +56,32 @@ def suspicious_code(nb: NotebookNode) -> list[str]:
 
 
 def hidden_test_lines(source_nb: NotebookNode, release_nb: NotebookNode, shortest: int = 20) -> set[str]:
-    """Lines only the hidden tests have: long enough to be telling, not in the release, not in an answer."""
+    """Lines only the hidden tests have (their regions and the battery modules they import): long
+    enough to be telling, not in the release, not in an answer, not a comment or a bare message."""
     public = "\n".join(cell.source for cell in release_nb.cells)
     public += "\n".join(cell.source for cell in source_nb.cells if cell.metadata.get("nbgrader", {}).get("solution"))
-    lines = set()
-    for cell in source_nb.cells:
-        hidden = False
-        for line in cell.source.splitlines():
-            stripped = line.strip()
-            if stripped == HIDDEN_BEGIN:
-                hidden = True
-            elif stripped == HIDDEN_END:
-                hidden = False
-            elif hidden and len(stripped) >= shortest and stripped not in public:
-                lines.add(stripped)
-    return lines
+    regions = [region for cell in source_nb.cells for region in hidden_regions(cell.source)]
+    modules = sorted({name for region in regions for name in BATTERY_IMPORT.findall(region)})
+    texts = regions + [(BATTERY_DIR / f"{module}.py").read_text() for module in modules]
+    return {
+        stripped
+        for text in texts
+        for stripped in (line.strip() for line in text.splitlines())
+        if len(stripped) >= shortest and not stripped.startswith(("#", '"', "'", 'f"')) and stripped not in public
+    }
+
+
+def hidden_regions(source: str) -> list[str]:
+    regions, lines = [], None
+    for line in source.splitlines():
+        if line.strip() == HIDDEN_BEGIN:
+            lines = []
+        elif line.strip() == HIDDEN_END and lines is not None:
+            regions.append("\n".join(lines))
+            lines = None
+        elif lines is not None:
+            lines.append(line)
+    return regions
 
 
 def output_text(output: NotebookNode) -> str:

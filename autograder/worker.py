@@ -34,8 +34,9 @@ from traitlets.config import Config
 
 import autograder
 from autograder.course import load_config, put_scripts_on_path
-from autograder.execute import GuardedExecute
+from autograder.execute import GuardedExecute, is_test_cell
 from autograder.paths import BATTERY_DIR
+from autograder.remote import HIDDEN_TESTS_OUTSIDE
 from autograder.restore import load_submission, restore_submission
 from autograder.sandbox import Sandbox, SandboxUnavailable, check_available, kernel_environment, package_folder
 from autograder.tampering import hidden_test_lines, remove_hidden_test_leaks, suspicious_code
@@ -109,18 +110,21 @@ def grading_config(request: Request, course_root: Path, home: Path) -> Config:
     working = [course_root / folder / student / lab for folder in ("submitted", "autograded")]
     config.GuardedExecute.writable = [str(path) for path in [*working, home, Path("/dev/null"), Path("/dev/shm")]]
     config.GuardedExecute.unreadable = [str(course_root), *request.private]
-    config.GuardedExecute.readable = hidden_test_code()
+    outside = lab in HIDDEN_TESTS_OUTSIDE
+    config.GuardedExecute.hidden_outside = outside
+    config.GuardedExecute.readable = [] if outside else hidden_test_code()
     if request.sandbox:
-        box_kernel(config, working[1], home, request.environment)
+        box_kernel(config, working[1], home, request.environment, battery=not outside)
     return config
 
 
-def box_kernel(config: Config, notebook_folder: Path, home: Path, environment: dict[str, str]) -> None:
-    """Start the kernel in a sandbox that sees only its notebook's folder, its home and the code it needs."""
+def box_kernel(config: Config, notebook_folder: Path, home: Path, environment: dict[str, str], battery: bool) -> None:
+    """Start the kernel in a sandbox that sees only its notebook's folder, its home and the code it needs
+    (``battery``: the hidden tests' shared code, for labs whose hidden tests still run in the kernel)."""
     sockets = home.parent / "kernel"
     sockets.mkdir()
     notebook_folder.mkdir(parents=True, exist_ok=True)
-    readable = [package_folder("dlcourse"), Path(autograder.__file__), BATTERY_DIR]  # until hidden tests leave
+    readable = [package_folder("dlcourse"), *([Path(autograder.__file__), BATTERY_DIR] if battery else [])]
     box = Sandbox(
         writable=[notebook_folder, home, sockets],
         readable=[path for path in readable if path.exists()],
@@ -180,7 +184,8 @@ def remove_leaks(course_root: Path, lab: str, student: str) -> list[str]:
     source = nbformat.read(course_root / "source" / lab / f"{lab}.ipynb", as_version=4)
     release = nbformat.read(course_root / STUDENT_RELEASE, as_version=4)
     nb = nbformat.read(graded, as_version=4)
-    notes = remove_hidden_test_leaks(nb, hidden_test_lines(source, release))
+    own = {line.strip() for cell in nb.cells if not is_test_cell(cell) for line in cell.source.splitlines()}
+    notes = remove_hidden_test_leaks(nb, hidden_test_lines(source, release) - own)  # a traceback of own code is fine
     if notes:
         nbformat.write(nb, graded)
     return notes

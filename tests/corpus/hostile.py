@@ -292,6 +292,99 @@ from IPython.display import HTML, display
 display(HTML("<p>" + "x" * 6_000_000 + "</p>"))
 """
 
+# Tampering inside the kernel: each pairs a wrong one_hot (all zeros) with a trick that could make
+# an in-kernel test pass it. lab00's hidden tests run in the grader, so every one loses the point.
+WRONG_ONE_HOT = """
+def one_hot(labels, num_classes):
+    return torch.zeros(len(labels), num_classes)
+"""
+
+INPUT_TRANSFORMER = """
+def _skip_tests(lines):
+    return ["pass\\n"] if any("run_test" in line for line in lines) else lines
+
+get_ipython().input_transformers_post.append(_skip_tests)
+"""
+
+EVENT_HOOK = """
+import dlcourse.checks
+
+def _disarm(*args):
+    dlcourse.checks.check_close = lambda *a, **k: 0.0
+    dlcourse.checks.check_true = lambda *a, **k: None
+
+get_ipython().events.register("pre_run_cell", _disarm)
+"""
+
+BACKGROUND_THREAD = """
+import threading, time
+import torch.nn.functional
+
+def _keep_patching():
+    while True:
+        torch.nn.functional.one_hot = lambda labels, n: torch.zeros(len(labels), n, dtype=torch.long)
+        torch.allclose = lambda *a, **k: True
+        time.sleep(0.001)
+
+threading.Thread(target=_keep_patching, daemon=True).start()
+"""
+
+FAKE_CHECKS = """
+import sys, types
+
+fake = types.ModuleType("dlcourse.checks")
+fake.check_close = lambda *a, **k: 0.0
+fake.check_true = lambda *a, **k: None
+fake.run_test = lambda test: None
+sys.modules["dlcourse.checks"] = fake
+import dlcourse
+dlcourse.checks = fake
+"""
+
+PATCHED_ORACLE = """
+import torch.nn.functional as F
+
+F.one_hot = lambda labels, num_classes=-1: torch.zeros(len(labels), num_classes, dtype=torch.long)
+torch.eye = lambda n, *a, **k: torch.zeros(n, n)
+"""
+
+TENSOR_SUBCLASS = """
+class Agreeable(torch.Tensor):
+    def __eq__(self, other):
+        return True
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        result = super().__torch_function__(func, types, args, kwargs or {})
+        return True if getattr(func, "__name__", "") in ("allclose", "equal") else result
+
+
+def one_hot(labels, num_classes):
+    return torch.zeros(len(labels), num_classes).as_subclass(Agreeable)
+"""
+
+SEARCH_MEMORY = """
+import gc
+
+
+def one_hot(labels, num_classes):
+    for value in gc.get_objects():  # an expected answer the hidden test holds, if it were here
+        if isinstance(value, torch.Tensor) and tuple(value.shape) == (len(labels), num_classes):
+            return value.float()
+    return torch.zeros(len(labels), num_classes)
+"""
+
+FORGED_AGENT = """
+import sys
+
+
+def _forge(*args, **kwargs):
+    print("@@dlcourse-reply@@" + "AAAA")
+
+if "_dlcourse_agent" in sys.modules:
+    sys.modules["_dlcourse_agent"].serve = _forge
+"""
+
 
 HOSTILE: list[Hostile] = [
     Hostile("reference", with_answers(), 8, None),
@@ -328,7 +421,8 @@ HOSTILE: list[Hostile] = [
     Hostile("patched_builtin", with_answers(to_device=PATCH_BUILTIN), 5, "the kernel stopped responding"),
     Hostile("always_equal", with_answers(one_hot=ALWAYS_EQUAL), 7, "with its own __eq__"),
     Hostile("history_reader", with_answers(one_hot=HISTORY_READER), 8, "read IPython's input history"),
-    Hostile("source_reader", with_answers(one_hot=SOURCE_READER), 8, "reads the caller's frame or source"),
+    # the caller is now the grader's agent, whose source is nowhere to read: the answer raises
+    Hostile("source_reader", with_answers(one_hot=SOURCE_READER), 7, "reads the caller's frame or source"),
     Hostile("hidden_code_printed", with_answers(one_hot=FRAME_LEAK), 8, "output showed hidden test code"),
     Hostile("grader_detector", with_answers(one_hot=ENV_DETECTOR), 8, "NBGRADER_EXECUTION"),
     Hostile("writes_outside", with_answers(one_hot=WRITE_OUTSIDE), 8, f"tried to write {ESCAPE_FILE}"),
@@ -342,4 +436,12 @@ HOSTILE: list[Hostile] = [
     Hostile("network", with_answers(one_hot=attack(NETWORK)), 8, "opens network connections"),
     Hostile("display_value_then_raise", with_answers(one_hot=DISPLAY_VALUE_THEN_RAISE), 7, "showed a value"),
     Hostile("display_flood", with_answers(one_hot=attack(DISPLAY_FLOOD)), 8, "bytes per notebook removed"),
+    Hostile("input_transformer", with_answers(one_hot=INPUT_TRANSFORMER + WRONG_ONE_HOT), 7, "changes how later"),
+    Hostile("event_hook", with_answers(one_hot=EVENT_HOOK + WRONG_ONE_HOT), 7, "changes how later cells run"),
+    Hostile("background_thread", with_answers(one_hot=BACKGROUND_THREAD + WRONG_ONE_HOT), 7, "replaced torch.allclose"),
+    Hostile("fake_checks_module", with_answers(one_hot=FAKE_CHECKS + WRONG_ONE_HOT), 7, "replaces an imported module"),
+    Hostile("patched_oracle", with_answers(one_hot=PATCHED_ORACLE + WRONG_ONE_HOT), 7, None),
+    Hostile("tensor_subclass", with_answers(one_hot=TENSOR_SUBCLASS), 7, "with its own __eq__"),
+    Hostile("searches_memory", with_answers(one_hot=SEARCH_MEMORY), 7, None),
+    Hostile("forged_agent", with_answers(one_hot=FORGED_AGENT + WRONG_ONE_HOT), 4, "did not answer"),
 ]

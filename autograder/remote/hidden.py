@@ -1,0 +1,45 @@
+"""A test cell's hidden part, run in the grader's process against the notebook's namespace."""
+
+from __future__ import annotations
+
+import re
+
+from nbformat.notebooknode import NotebookNode
+
+from autograder.remote.client import KernelUnreadable, RemoteNamespace
+
+HIDDEN_REGION = re.compile(
+    r"^(?P<indent>[ \t]*)### BEGIN HIDDEN TESTS[ \t]*\n(?P<code>.*?)^[ \t]*### END HIDDEN TESTS[ \t]*$", re.S | re.M
+)
+
+
+class OutOfTime(BaseException):
+    """The hidden tests' time ran out inside a call into the notebook (not an error of the answer)."""
+
+
+def split_hidden(source: str) -> tuple[str, str]:
+    """(what the kernel runs: the cell with its hidden region replaced by ``pass``, the hidden code dedented)."""
+    match = HIDDEN_REGION.search(source)
+    if match is None:
+        return source, ""
+    indent = match["indent"]
+    lines = [line.removeprefix(indent) for line in match["code"].splitlines()]
+    return source[: match.start()] + f"{indent}pass" + source[match.end() :], "\n".join(lines) + "\n"
+
+
+def failure(name: str, message: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
+
+
+def run_hidden(code: str, namespace: RemoteNamespace, label: str) -> NotebookNode | None:
+    """Run the hidden code with ``globals()`` meaning the notebook's namespace; its failure as an error output."""
+    scope = {"__name__": "hidden_tests", "globals": lambda: namespace}
+    try:
+        exec(compile(code, label, "exec"), scope)
+    except KernelUnreadable as error:
+        return failure("KernelUnreadable", str(error))
+    except AssertionError as error:
+        return failure("AssertionError", str(error))
+    except Exception as error:  # noqa: BLE001 - a hidden test that cannot finish fails its cell
+        return failure(type(error).__name__, str(error))
+    return None
