@@ -71,6 +71,9 @@ class GuardedExecute(Execute):
     unreadable = List(Unicode(), help="folders student code may not read").tag(config=True)
     readable = List(Unicode(), help="exceptions inside them: the hidden tests' own code").tag(config=True)
     hidden_outside = Bool(False, help="run test cells' hidden parts in this process, not the kernel").tag(config=True)
+    exchange = Unicode("", help="a folder the kernel shares with the grader, for the hidden tests' calls").tag(
+        config=True
+    )
     max_output_chars = Integer(20_000, help="printed characters kept per cell").tag(config=True)
     max_notebook_output_bytes = Integer(4_000_000, help="output bytes kept per notebook, display data included").tag(
         config=True
@@ -85,7 +88,7 @@ class GuardedExecute(Execute):
         self.stopped: str | None = None
         self.guarded = False
         self.output_bytes = 0
-        self.remote = Kernel(self.call_kernel)
+        self.remote = Kernel(self.call_kernel, Path(self.exchange) if self.exchange else None)
         try:
             return super().preprocess(nb, resources, km)
         finally:

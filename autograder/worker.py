@@ -108,10 +108,14 @@ def grading_config(request: Request, course_root: Path, home: Path) -> Config:
     config.GuardedExecute.deadline = time.time() + request.seconds
     config.GuardedExecute.report = str(course_root.parent / "guard.json")
     working = [course_root / folder / student / lab for folder in ("submitted", "autograded")]
-    config.GuardedExecute.writable = [str(path) for path in [*working, home, Path("/dev/null"), Path("/dev/shm")]]
+    exchange = home.parent / "kernel"  # shared with the kernel (bound into its sandbox)
+    exchange.mkdir(exist_ok=True)
+    writable = [*working, home, exchange, Path("/dev/null"), Path("/dev/shm")]
+    config.GuardedExecute.writable = [str(path) for path in writable]
     config.GuardedExecute.unreadable = [str(course_root), *request.private]
     outside = lab in HIDDEN_TESTS_OUTSIDE
     config.GuardedExecute.hidden_outside = outside
+    config.GuardedExecute.exchange = str(exchange)
     config.GuardedExecute.readable = [] if outside else hidden_test_code()
     if request.sandbox:
         box_kernel(config, working[1], home, request.environment, battery=not outside)
@@ -122,7 +126,7 @@ def box_kernel(config: Config, notebook_folder: Path, home: Path, environment: d
     """Start the kernel in a sandbox that sees only its notebook's folder, its home and the code it needs
     (``battery``: the hidden tests' shared code, for labs whose hidden tests still run in the kernel)."""
     sockets = home.parent / "kernel"
-    sockets.mkdir()
+    sockets.mkdir(exist_ok=True)
     notebook_folder.mkdir(parents=True, exist_ok=True)
     readable = [package_folder("dlcourse"), *([Path(autograder.__file__), BATTERY_DIR] if battery else [])]
     box = Sandbox(

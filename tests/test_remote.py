@@ -169,3 +169,98 @@ def test_changes_to_list_and_dict_arguments_are_replayed():
     RemoteNamespace(kernel)["move"](batch)
     assert torch.equal(batch["x"], torch.zeros(3)) and batch["y"] is y
     assert batch["items"] is inner and inner[0] == 1 and inner[1] is y
+
+
+MODEL_CODE = """
+import torch
+from torch import nn
+
+def leave_in_eval(model, x):
+    model.eval()
+    return model(x)
+
+def leave_a_hook(model, x):
+    model[0].register_forward_hook(lambda *args: None)
+    return model(x)
+
+def scale_weights(model):
+    with torch.no_grad():
+        model[0].weight.mul_(2)
+
+def clip(parameters, max_norm):
+    parameters = list(parameters)
+    for p in parameters:
+        p.grad.mul_(0.5)
+    return len(parameters)
+
+def uses_torch_norm(x):
+    return torch.linalg.vector_norm(x)
+
+def makes_cpu_tensor(x):
+    return x + torch.ones(x.shape)
+
+def gain_twice(name):
+    return 2 * calculate_gain(name)
+"""
+
+
+@pytest.fixture
+def kernel_with_models() -> RemoteNamespace:
+    kernel, namespace = in_process_kernel()
+    exec(MODEL_CODE, namespace)
+    return RemoteNamespace(kernel)
+
+
+def small_model() -> nn.Module:
+    return nn.Sequential(nn.Linear(3, 2), nn.Dropout(0.5))
+
+
+def test_what_a_call_does_to_a_model_is_replayed(kernel_with_models):
+    from autograder.battery.snapshot import Snapshot
+
+    model = small_model()
+    snapshot = Snapshot(model=model)
+    kernel_with_models["leave_in_eval"](model, torch.ones(1, 3))
+    assert not model.training and not model[1].training
+    assert "eval mode" in snapshot.changes()[0]
+    model.train()
+    snapshot = Snapshot(model=model)
+    kernel_with_models["leave_a_hook"](model, torch.ones(1, 3))
+    assert len(model[0]._forward_hooks) == 1 and "hooks" in snapshot.changes()[0]
+    weight = model[0].weight
+    before = weight.detach().clone()
+    kernel_with_models["scale_weights"](model)
+    assert model[0].weight is weight and torch.equal(weight.detach(), 2 * before)
+
+
+def test_parameters_in_a_generator_keep_their_grads_in_place(kernel_with_models):
+    parameters = [nn.Parameter(torch.ones(2)), nn.Parameter(torch.ones(3))]
+    for p in parameters:
+        p.grad = torch.full_like(p, 4.0)
+    grads = [p.grad for p in parameters]
+    assert kernel_with_models["clip"]((p for p in parameters), 1.0) == 2
+    assert all(p.grad is g and torch.equal(g, torch.full_like(g, 2.0)) for p, g in zip(parameters, grads, strict=True))
+
+
+def test_forbidden_calls_are_seen_in_the_kernel(kernel_with_models):
+    from autograder.battery.forbidden import forbidding
+
+    with pytest.raises(AssertionError, match="torch.linalg.vector_norm"):
+        with forbidding("norm", {torch.linalg.vector_norm: "torch.linalg.vector_norm"}, "write the norm"):
+            kernel_with_models["uses_torch_norm"](torch.ones(3))
+
+
+def test_the_simulated_gpu_runs_in_the_kernel(kernel_with_models):
+    from autograder.battery.devices import run_on_simulated_gpu
+
+    _, violations = run_on_simulated_gpu(kernel_with_models["makes_cpu_tensor"], torch.ones(3))
+    assert violations and "CPU" in violations[0]
+
+
+def test_pytorch_functions_can_be_lent(kernel_with_models):
+    from autograder.battery.student import Student
+
+    student = Student(kernel_with_models)
+    with student.lending(calculate_gain=nn.init.calculate_gain):
+        assert kernel_with_models["gain_twice"]("tanh") == pytest.approx(2 * 5 / 3)
+    assert "calculate_gain" not in kernel_with_models

@@ -175,8 +175,11 @@ def run_on_simulated_gpu(function: Callable, *args, **kwargs) -> tuple[Any, list
     Returns ``(result, violations)``. The result is what the function returned, or None when it
     raised: an exception under the simulation (e.g. code that asks for a real CUDA device) proves
     nothing by itself, so it is not reported; a recorded violation before it still is. A returned
-    tensor known to be made on the CPU is a violation too.
+    tensor known to be made on the CPU is a violation too. An answer in the student's kernel
+    (:class:`autograder.remote.client.Remote`) runs on the kernel's own simulated GPU.
     """
+    if hasattr(type(function), "run_on_simulated_gpu"):
+        return function.run_on_simulated_gpu(*args, **kwargs)
     with simulated_gpu(args, kwargs) as mode:
         try:
             result = function(*args, **kwargs)

@@ -15,9 +15,21 @@ import contextlib
 import inspect
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from types import CodeType
 
 LENT: set[CodeType] = set()  # the code of correct versions lent to an answer while it runs (Student.lending)
+
+
+@dataclass
+class Watch:
+    """Functions a block forbids, and those called: by answers in this process or in the student's kernel."""
+
+    functions: dict[Callable, str]
+    called: list[str] = field(default_factory=list)
+
+
+WATCHES: list[Watch] = []  # the forbidding blocks now open; autograder.remote sends them with each call
 
 
 def code_of(value) -> CodeType | None:
@@ -103,6 +115,11 @@ def require_not_called(label: str, called: list[str], task: str) -> None:
 @contextlib.contextmanager
 def forbidding(label: str, functions: dict[Callable, str], task: str) -> Iterator[None]:
     """Run the block (a call of the student's answer); fail with ``label`` if it called one of ``functions``."""
-    with forbidden_calls(functions) as called:
-        yield
-    require_not_called(label, called, task)
+    watch = Watch(functions)
+    WATCHES.append(watch)
+    try:
+        with forbidden_calls(functions) as called:
+            yield
+    finally:
+        WATCHES.remove(watch)
+    require_not_called(label, called + [name for name in watch.called if name not in called], task)

@@ -54,6 +54,10 @@ class Student:
     @contextlib.contextmanager
     def lending(self, **replacements: Any) -> Iterator[None]:
         """Bind correct versions of other graded names while the block runs; restore the student's."""
+        if hasattr(type(self.namespace), "lending"):  # the notebook's namespace in its kernel: lent per call there
+            with self.namespace.lending(replacements), lent_helpers(*replacements.values()):
+                yield
+            return
         saved = {name: self.namespace.get(name, MISSING) for name in replacements}
         self.namespace.update(replacements)
         try:

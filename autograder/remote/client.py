@@ -15,31 +15,64 @@ prints happens here.
 from __future__ import annotations
 
 import builtins
+import contextlib
+import importlib
+import inspect
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
+from torch.nn.modules import module as module_globals
+from torch.utils.hooks import RemovableHandle
 
+from autograder.battery import devices, forbidden, inputs, models
+from autograder.battery.snapshot import GLOBAL_HOOKS, HOOK_DICTS
 from autograder.remote import agent, wire
-from autograder.remote.wire import CONTAINER, HANDLE, LEAF, PLAIN, TENSOR, dumps, is_tagged, loads, tensor_entry
+from autograder.remote.wire import (
+    CONTAINER,
+    GENERATOR,
+    HANDLE,
+    LEAF,
+    MODEL,
+    MODULE,
+    PLAIN,
+    TENSOR,
+    dumps,
+    from_bytes,
+    is_tagged,
+    loads,
+    tensor_entry,
+    to_bytes,
+)
 
 BOOT = """\
-def _dlcourse_boot(sources, namespace):
+def _dlcourse_boot(sources, libraries, namespace):
     import sys, types
+    for name, source in libraries:  # modules the grader's models are defined in, under their own names
+        parts = name.split(".")
+        for depth in range(1, len(parts)):
+            package = ".".join(parts[:depth])
+            if package not in sys.modules:
+                sys.modules[package] = types.ModuleType(package)
+                sys.modules[package].__path__ = []
+        if name not in sys.modules:
+            library = types.ModuleType(name)
+            sys.modules[name] = library
+            exec(compile(source, name, "exec"), library.__dict__)
     module = types.ModuleType("_dlcourse_agent")
+    sys.modules["_dlcourse_agent"] = module
     for name, source in sources:
         exec(compile(source, name, "exec"), module.__dict__)
     module.NAMESPACE = namespace
-    sys.modules["_dlcourse_agent"] = module
     return module
-_dlcourse_agent = _dlcourse_boot({sources!r}, globals())
+_dlcourse_agent = _dlcourse_boot({sources!r}, {libraries!r}, globals())
 del _dlcourse_boot
 """
-AGENT_SOURCES = [
-    ("_dlcourse_wire", Path(wire.__file__).read_text()),
-    ("_dlcourse_agent", Path(agent.__file__).read_text()),
-]
+MODEL_SOURCES = [(module.__name__, Path(module.__file__).read_text()) for module in (inputs, models)]
+AGENT_SOURCES = [(module.__name__, Path(module.__file__).read_text()) for module in (wire, forbidden, devices, agent)]
 
 
 class KernelUnreadable(BaseException):
@@ -62,32 +95,48 @@ def exception_from(entry: dict) -> Exception:
 
 
 class Kernel:
-    """Requests to the agent in one kernel; ``execute(code)`` runs code there and returns its stdout."""
+    """Requests to the agent in one kernel; ``execute(code)`` runs code there and returns its stdout.
 
-    def __init__(self, execute: Callable[[str], str]):
+    With ``folder`` (one the kernel can read and write), requests and replies go through files
+    there and only their names through the messaging: tensors of megabytes cross in milliseconds.
+    """
+
+    def __init__(self, execute: Callable[[str], str], folder: Path | None = None):
         self.execute = execute
+        self.folder = folder
         self.booted = False
+        self.lent: list[dict[str, str]] = []  # names bound to lent PyTorch functions for the calls now made
 
     def boot(self) -> None:
-        self.execute(BOOT.format(sources=AGENT_SOURCES))
+        self.execute(BOOT.format(sources=AGENT_SOURCES, libraries=MODEL_SOURCES))
         self.booted = True
 
     def request(self, **message) -> dict:
         if not self.booted:
             self.boot()
-        stdout = self.execute(f"_dlcourse_agent.serve({dumps(message)!r})")
-        lines = [line for line in stdout.splitlines() if line.startswith(agent.MARK)]
-        if not lines:
-            raise KernelUnreadable("the notebook's kernel did not answer the grader's call; was something replaced?")
-        try:
-            reply = loads(lines[-1].removeprefix(agent.MARK))
-        except Exception as error:  # noqa: BLE001 - whatever the kernel sent, it is not an answer
-            raise KernelUnreadable(f"the kernel's answer could not be read ({type(error).__name__})") from None
+        if self.folder is None:
+            reply = self.answer_of(self.execute(f"_dlcourse_agent.serve({dumps(message)!r})"), loads)
+        else:
+            sent, received = self.folder / "request.pt", self.folder / "reply.pt"
+            received.unlink(missing_ok=True)
+            sent.write_bytes(to_bytes(message))
+            stdout = self.execute(f"_dlcourse_agent.serve_file({str(sent)!r}, {str(received)!r})")
+            reply = self.answer_of(stdout, lambda _: from_bytes(received.read_bytes()))
         if not isinstance(reply, dict):
             raise KernelUnreadable("the kernel's answer could not be read")
         return reply
 
-    def receive(self, value, leaves: list[torch.Tensor] = (), containers: list = ()):
+    @staticmethod
+    def answer_of(stdout: str, read: Callable[[str], object]):
+        lines = [line for line in stdout.splitlines() if line.startswith(agent.MARK)]
+        if not lines:
+            raise KernelUnreadable("the notebook's kernel did not answer the grader's call; was something replaced?")
+        try:
+            return read(lines[-1].removeprefix(agent.MARK))
+        except Exception as error:  # noqa: BLE001 - whatever the kernel sent, it is not an answer
+            raise KernelUnreadable(f"the kernel's answer could not be read ({type(error).__name__})") from None
+
+    def receive(self, value, leaves: list[torch.Tensor] = (), containers: list = (), models: list = ()):
         """A copy of a value from the kernel; a :class:`Remote` for an object that stays there."""
         if is_tagged(value, TENSOR):
             return tensor_from(value)
@@ -97,37 +146,53 @@ class Kernel:
             return leaves[value[LEAF]]
         if is_tagged(value, CONTAINER):
             return containers[value[CONTAINER]]
+        if is_tagged(value, MODEL):
+            return models[value[MODEL]]
         if type(value) in (list, tuple):
-            return type(value)(self.receive(item, leaves, containers) for item in value)
+            return type(value)(self.receive(item, leaves, containers, models) for item in value)
         if type(value) is dict:
-            return {key: self.receive(item, leaves, containers) for key, item in value.items()}
+            return {key: self.receive(item, leaves, containers, models) for key, item in value.items()}
         if type(value) in PLAIN:
             return value
         raise KernelUnreadable(f"the kernel sent a {type(value).__name__}")
 
-    def call(self, target: int, args: tuple, kwargs: dict):
+    def call(self, target: int, args: tuple, kwargs: dict, simulate_gpu: bool = False):
+        """Call a kernel function on copies of the arguments, then replay on the grader's objects what it did.
+
+        Forbidden calls watched by :func:`autograder.battery.forbidden.forbidding` are watched in the
+        kernel too; with ``simulate_gpu`` the call runs on a simulated GPU there and ``(result,
+        violations)`` is returned.
+        """
         leaves: list[torch.Tensor] = []
         containers: list = []
+        modules: list[nn.Module] = []
         message = {
             "op": "call",
             "target": target,
-            "args": send(args, leaves, containers),
-            "kwargs": send(kwargs, leaves, containers),
+            "args": send(args, leaves, containers, modules),
+            "kwargs": send(kwargs, leaves, containers, modules),
+            "forbid": {qualified_name(f): name for watch in forbidden.WATCHES for f, name in watch.functions.items()},
+            "simulate_gpu": simulate_gpu,
+            "lend": {name: qualified for lent in self.lent for name, qualified in lent.items()},
         }
         reply = self.request(**message)
         for leaf, state in zip(leaves, reply.get("args", []), strict=False):
             replay(leaf, state)
         for container, contents in zip(containers, reply.get("containers", []), strict=False):
             if contents is not None:
-                refill(container, self.receive(contents, leaves, containers))
+                refill(container, self.receive(contents, leaves, containers, modules))
+        for module, report in zip(modules, reply.get("modules", []), strict=False):
+            replay_module(module, report)
+        replay_global_hooks(reply.get("global_hooks", []))
+        for watch in forbidden.WATCHES:
+            watch.called.extend(name for name in reply.get("called", []) if name not in watch.called)
         if "error" in reply:
             raise exception_from(reply["error"])
-        result = self.receive(reply["result"])
+        result = self.receive(reply["result"], leaves, containers, modules)
         if reply.get("call"):
-            result = linked(
-                self, reply["call"], reply["result"], result, [leaf for leaf in leaves if leaf.requires_grad]
-            )
-        return result
+            inputs = [leaf for leaf in leaves if leaf.requires_grad]
+            result = linked(self, reply["call"], reply["result"], result, inputs)
+        return (result, list(reply.get("violations", []))) if simulate_gpu else result
 
 
 def tensor_from(entry: dict) -> torch.Tensor:
@@ -142,23 +207,46 @@ def tensor_from(entry: dict) -> torch.Tensor:
     return tensor
 
 
-def send(value, leaves: list[torch.Tensor], containers: list):
-    """The grader's argument as a message; tensors, lists and dicts collected in the order the kernel sees them."""
+def qualified_name(function) -> str:
+    """``module:qualname`` of a library function, by which the kernel finds its own copy."""
+    function = inspect.unwrap(function)
+    module = getattr(function, "__module__", None) or getattr(getattr(function, "__self__", None), "__name__", "")
+    return f"{module}:{function.__qualname__}"
+
+
+def resolve_here(qualified: str):
+    module, _, path = qualified.partition(":")
+    value = importlib.import_module(module)
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def send(value, leaves: list[torch.Tensor], containers: list, modules: list):
+    """The grader's argument as a message; tensors, lists, dicts and models collected in the order the kernel
+    sees them. A model goes whole (PyTorch's pickle): the kernel trusts the grader, never the reverse."""
     if isinstance(value, torch.Tensor):
         leaves.append(value)
         return tensor_entry(value)
     if isinstance(value, Remote):
         return {HANDLE: value._entry[HANDLE]}
+    if isinstance(value, nn.Module):
+        modules.append(value)
+        buffer = io.BytesIO()
+        torch.save(value, buffer)
+        return {MODULE: buffer.getvalue()}
+    if inspect.isgenerator(value):
+        return {GENERATOR: [send(item, leaves, containers, modules) for item in value]}
     if type(value) in PLAIN:
         return value
     if type(value) is tuple:
-        return tuple(send(item, leaves, containers) for item in value)
+        return tuple(send(item, leaves, containers, modules) for item in value)
     if type(value) is list:
         containers.append(value)
-        return [send(item, leaves, containers) for item in value]
+        return [send(item, leaves, containers, modules) for item in value]
     if type(value) is dict:
         containers.append(value)
-        return {key: send(item, leaves, containers) for key, item in value.items()}
+        return {key: send(item, leaves, containers, modules) for key, item in value.items()}
     raise TypeError(f"a {type(value).__name__} cannot be sent to the student's kernel")
 
 
@@ -173,8 +261,55 @@ def replay(leaf: torch.Tensor, state: dict) -> None:
                 leaf.copy_(values)
     if leaf.is_leaf and state["requires_grad"] != leaf.requires_grad:
         leaf.requires_grad_(state["requires_grad"])
-    if state["grad"] is not None and leaf.is_leaf:
-        leaf.grad = state["grad"].to(leaf.device)
+    if not leaf.is_leaf:
+        return
+    grad = state["grad"]
+    if grad is None:
+        leaf.grad = None
+    elif leaf.grad is None or state["grad_swapped"] or leaf.grad.shape != grad.shape or leaf.grad.dtype != grad.dtype:
+        leaf.grad = grad.to(leaf.device)
+    elif not torch.equal(leaf.grad, grad.to(leaf.grad.device)):
+        leaf.grad.copy_(grad)
+
+
+def replay_module(module: nn.Module, report: dict) -> None:
+    """Do to the grader's model what the call did to its copy: modes, hooks, parameters and buffers."""
+    for sub, training, hooks in zip(module.modules(), report["modes"], report["hooks"], strict=False):
+        sub.training = training
+        for kind, count in zip(HOOK_DICTS, hooks, strict=True):
+            match_hook_count(getattr(sub, kind), count)
+    for kind, name, state in report["tensors"]:
+        owner_name, _, attribute = name.rpartition(".")
+        owner = module.get_submodule(owner_name)
+        if state.get("removed"):
+            delattr(owner, attribute)
+        elif "replaced" in state:
+            values = state["replaced"]
+            if kind == "parameter":
+                owner.register_parameter(attribute, nn.Parameter(values, requires_grad=state["requires_grad"]))
+            else:
+                owner.register_buffer(attribute, values)
+        else:
+            replay(getattr(owner, attribute), state)
+
+
+def match_hook_count(hooks: dict, count: int) -> None:
+    """Leave ``count`` hooks in a hook dict: hooks that do nothing stand for the ones the kernel's copy has."""
+    while len(hooks) > count:
+        hooks.popitem()
+    while len(hooks) < count:
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = do_nothing
+
+
+def do_nothing(*args, **kwargs) -> None:
+    return None
+
+
+def replay_global_hooks(changes: list[int]) -> None:
+    for kind, change in zip(GLOBAL_HOOKS, changes, strict=False):
+        hooks = getattr(module_globals, kind)
+        match_hook_count(hooks, len(hooks) + change)
 
 
 def refill(container: list | dict, contents: list | dict) -> None:
@@ -209,37 +344,26 @@ class RemoteBackward(torch.autograd.Function):
         return (None, None, *reply["grads"])
 
 
-def flagged(entry) -> Iterator[bool]:
-    """For each tensor of a reply, in order: whether it requires grad."""
+def needing_grad(entry, value) -> Iterator[torch.Tensor]:
+    """The tensors of a result that the kernel sent requiring grad, in the kernel's order."""
     if is_tagged(entry, TENSOR):
-        yield entry["grad"]
+        if entry["grad"]:
+            yield value
     elif type(entry) in (list, tuple):
-        for item in entry:
-            yield from flagged(item)
-    elif type(entry) is dict and not is_tagged(entry, HANDLE):
-        for item in entry.values():
-            yield from flagged(item)
+        for item, received in zip(entry, value, strict=True):
+            yield from needing_grad(item, received)
+    elif type(entry) is dict and not any(is_tagged(entry, tag) for tag in (HANDLE, LEAF, CONTAINER, MODEL)):
+        for key, item in entry.items():
+            yield from needing_grad(item, value[key])
 
 
 def linked(kernel: Kernel, call: int, entry, result, inputs: list[torch.Tensor]):
     """``result`` with its tensors that require grad made outputs of one :class:`RemoteBackward`."""
-    tensors = list(tensors_of(result))
-    needing = [tensor for tensor, grad in zip(tensors, flagged(entry), strict=True) if grad]
+    needing = list(needing_grad(entry, result))
     anchor = torch.zeros((), requires_grad=True)  # so the outputs require grad even when no input does
     outputs = iter(RemoteBackward.apply(Link(kernel, call, needing), anchor, *inputs))
     replaced = {id(tensor): next(outputs) for tensor in needing}
     return substitute(result, replaced)
-
-
-def tensors_of(value) -> Iterator[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif type(value) in (list, tuple):
-        for item in value:
-            yield from tensors_of(item)
-    elif type(value) is dict:
-        for item in value.values():
-            yield from tensors_of(item)
 
 
 def substitute(value, replaced: dict):
@@ -268,6 +392,10 @@ class Remote:
             raise TypeError(f"'{self.__name__}' object is not callable")
         return self._kernel.call(self._entry[HANDLE], args, kwargs)
 
+    def run_on_simulated_gpu(self, *args, **kwargs):
+        """(result, violations) of a call on a simulated GPU in the kernel (see autograder.battery.devices)."""
+        return self._kernel.call(self._entry[HANDLE], args, kwargs, simulate_gpu=True)
+
     def __getattr__(self, name: str):
         if name.startswith("__"):
             raise AttributeError(name)
@@ -285,18 +413,64 @@ class RemoteNamespace:
 
     def __init__(self, kernel: Kernel):
         self.kernel = kernel
+        self.handles: dict[str, Remote] = {}  # functions and objects looked up once per hidden test
 
     def __contains__(self, name: str) -> bool:
         return self.kernel.request(op="lookup", name=name).get("found", False)
 
     def __getitem__(self, name: str):
+        lent = {key: value for lent in self.kernel.lent for key, value in lent.items()}
+        if name in lent:
+            return resolve_here(lent[name])
+        if name in self.handles:
+            return self.handles[name]
         reply = self.kernel.request(op="lookup", name=name)
         if not reply.get("found"):
             raise KeyError(name)
-        return self.kernel.receive(reply["value"])
+        value = self.kernel.receive(reply["value"])
+        if isinstance(value, Remote):
+            self.handles[name] = value
+        return value
 
     def get(self, name: str, default=None):
         try:
             return self[name]
         except KeyError:
             return default
+
+    @contextlib.contextmanager
+    def lending(self, replacements: dict) -> Iterator[None]:
+        """Lend PyTorch functions under these names to every call made in the block (bound in the kernel for
+        the call's duration, then the notebook's own bindings restored)."""
+        lent = {}
+        for name, value in replacements.items():
+            if not (callable(value) and getattr(inspect.unwrap(value), "__module__", "").startswith("torch")):
+                raise TypeError(f"only PyTorch's functions can be lent to the notebook, not {value!r}")
+            lent[name] = qualified_name(value)
+        self.kernel.lent.append(lent)
+        try:
+            yield
+        finally:
+            self.kernel.lent.remove(lent)
+
+    def __setitem__(self, name: str, value) -> None:
+        """Bind a name in the notebook: to one of its own objects, or to a library function lent to it."""
+        self.handles.pop(name, None)
+        if isinstance(value, Remote):
+            reply = self.kernel.request(op="bind", name=name, handle=value._entry[HANDLE])
+        elif callable(value) and getattr(inspect.unwrap(value), "__module__", "").startswith("torch"):
+            reply = self.kernel.request(op="bind", name=name, qualified=qualified_name(value))
+        else:
+            raise TypeError(f"only the notebook's own objects and PyTorch's functions can be lent, not {value!r}")
+        if "error" in reply:
+            raise exception_from(reply["error"])
+
+    def update(self, values: dict) -> None:
+        for name, value in values.items():
+            self[name] = value
+
+    def pop(self, name: str, default=None):
+        value = self.get(name, default)
+        self.handles.pop(name, None)
+        self.kernel.request(op="bind", name=name)
+        return value

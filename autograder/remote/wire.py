@@ -10,8 +10,8 @@ Inside the tree, two tagged dicts stand for what cannot be copied:
   whether it requires grad, whether it is an ``nn.Parameter``, and its ``.grad``;
 - ``{HANDLE: id, "type": name, "callable": bool, "module": bool}``: an object that stays in
   the kernel (a student's function, class, module instance), reached by its id;
-- ``{LEAF: n}``, ``{CONTAINER: n}``: in what a call did to a list or dict argument, the n-th
-  tensor (or list or dict) argument itself.
+- ``{LEAF: n}``, ``{CONTAINER: n}``, ``{MODEL: n}``: in a call's result, or in what it did to
+  a list or dict argument, the n-th tensor (list or dict, model) argument itself.
 
 This file runs on both sides: the grader imports it, and :mod:`autograder.remote.client`
 sends its source to the kernel, which needs nothing of the grader installed.
@@ -30,21 +30,33 @@ HANDLE = "__dlcourse_handle__"
 ERROR = "__dlcourse_error__"
 LEAF = "__dlcourse_leaf__"  # the n-th tensor argument of the call, as the grader sent it
 CONTAINER = "__dlcourse_container__"  # the n-th list or dict argument of the call
+MODULE = "__dlcourse_module__"  # a model of the grader's, as bytes of torch.save (grader to kernel only)
+MODEL = "__dlcourse_model__"  # in a reply: the n-th model argument of the call
+GENERATOR = "__dlcourse_generator__"  # a generator argument, as the list of what it yields
 PLAIN = (type(None), bool, int, float, complex, str, bytes, torch.device, torch.dtype, torch.Size)
 
 
-def dumps(message) -> str:
-    """The message as one line of ASCII."""
+def to_bytes(message) -> bytes:
     buffer = io.BytesIO()
     torch.save(message, buffer)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def from_bytes(data: bytes):
+    """A message written by :func:`to_bytes`; only plain values and tensors are built."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a forged message's pickle protocol, say
+        return torch.load(io.BytesIO(data), weights_only=True)
+
+
+def dumps(message) -> str:
+    """The message as one line of ASCII (small messages travel inside the code line)."""
+    return base64.b64encode(to_bytes(message)).decode("ascii")
 
 
 def loads(text: str):
-    """A message written by :func:`dumps`; only plain values and tensors are built."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a forged message's pickle protocol, say
-        return torch.load(io.BytesIO(base64.b64decode(text, validate=True)), weights_only=True)
+    """A message written by :func:`dumps`."""
+    return from_bytes(base64.b64decode(text, validate=True))
 
 
 def tensor_entry(tensor: torch.Tensor) -> dict:
