@@ -42,6 +42,7 @@ from autograder.sandbox import Sandbox, SandboxUnavailable, check_available, ker
 from autograder.tampering import hidden_test_lines, remove_hidden_test_leaks, suspicious_code
 
 STUDENT_RELEASE = "student_release.ipynb"  # in the template course: the lab as students got it
+PROCESS_ALLOWANCE = 512  # processes and threads a notebook may add to the user's
 
 
 @dataclass
@@ -89,6 +90,29 @@ def limit_memory(megabytes: int | None) -> None:
     if megabytes:
         limit = megabytes * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def limit_processes(allowance: int = PROCESS_ALLOWANCE) -> None:
+    """Cap the processes a kernel may start (a fork bomb stops at the cap), a limit the kernel inherits.
+
+    RLIMIT_NPROC counts every process and thread of this user, so the cap is today's count plus an
+    allowance. The kernel's PID namespace ends them all with the notebook. Root is exempt from it.
+    """
+    if os.getuid() == 0:
+        return
+    limit = threads_of_this_user() + allowance
+    resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+
+
+def threads_of_this_user() -> int:
+    count = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == os.getuid():
+                count += len(os.listdir(entry / "task"))
+        except OSError:
+            continue
+    return count
 
 
 def grading_config(request: Request, course_root: Path, home: Path) -> Config:
@@ -237,6 +261,7 @@ def run(request: Request) -> Result:
     started = time.perf_counter()
     put_scripts_on_path()
     limit_memory(request.memory_limit_mb)
+    limit_processes()
     with tempfile.TemporaryDirectory(prefix=f"dlcourse-{request.student_id}-") as tmp:
         course_root = Path(tmp) / "course"
         shutil.copytree(request.template, course_root)

@@ -109,3 +109,9 @@ def test_processes_left_behind_die_with_the_box(box, tmp_path):
 def test_other_processes_are_invisible(box):
     result = run_python(box, "import os; print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))")
     assert max(eval(result.stdout)) < 10  # only the box's own few processes
+
+
+def test_the_process_cap_counts_this_users_threads():
+    from autograder.worker import PROCESS_ALLOWANCE, threads_of_this_user
+
+    assert threads_of_this_user() >= 1 and PROCESS_ALLOWANCE >= 256
