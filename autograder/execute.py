@@ -30,8 +30,8 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Float, Integer, List, Unicode
 
 import autograder.kernel_guard
-from autograder.remote.client import Kernel, RemoteNamespace
-from autograder.remote.hidden import OutOfTime, failure, run_hidden, split_hidden
+from autograder.remote.client import Kernel, OutOfTime, RemoteNamespace
+from autograder.remote.hidden import failure, run_hidden, split_hidden
 from autograder.sandbox import SandboxedKernelManager
 
 GUARD_SOURCE = Path(autograder.kernel_guard.__file__).read_text()
@@ -88,7 +88,13 @@ class GuardedExecute(Execute):
         self.stopped: str | None = None
         self.guarded = False
         self.output_bytes = 0
-        self.remote = Kernel(self.call_kernel, Path(self.exchange) if self.exchange else None)
+        self.hidden_deadline = 0.0
+        self.remote = Kernel(
+            self.call_kernel,
+            Path(self.exchange) if self.exchange else None,
+            start=self.start_in_kernel,
+            time_left=self.hidden_time_left,
+        )
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -109,6 +115,10 @@ class GuardedExecute(Execute):
     async def _async_run_quietly(self, code: str, timeout: float = 120) -> tuple[str, str | None]:
         """Run ``code`` outside the notebook and its history; return (stdout, error or None)."""
         msg_id = self.kc.execute(code, store_history=False, allow_stdin=False)
+        return await self._async_collect(msg_id, timeout)
+
+    async def _async_collect(self, msg_id: str, timeout: float) -> tuple[str, str | None]:
+        """Wait for the end of execution ``msg_id``; its (stdout, error or None). queue.Empty past ``timeout``."""
         stdout, error = [], None
         ends = time.monotonic() + timeout
         while True:
@@ -127,6 +137,8 @@ class GuardedExecute(Execute):
         ) != msg_id:
             pass
         return "".join(stdout), error
+
+    collect = run_sync(_async_collect)
 
     run_quietly = run_sync(_async_run_quietly)
 
@@ -220,6 +232,30 @@ class GuardedExecute(Execute):
             if error.ename == "KernelUnreadable":
                 self.find(f"cell {index}: the kernel did not answer the hidden tests' calls (the notebook broke them)")
 
+    def start_in_kernel(self, code: str):
+        """Start ``code`` in the kernel without waiting; returns finish(interrupt), which waits for its end."""
+        msg_id = self.kc.execute(code, store_history=False, allow_stdin=False)
+
+        def finish(interrupt: bool) -> None:
+            if interrupt:
+                self.interrupt_and_settle()
+            try:
+                self.collect(msg_id, 30)
+            except queue.Empty:
+                self.interrupt_and_settle()
+
+        return finish
+
+    def interrupt_and_settle(self) -> None:
+        run_sync(self.km.interrupt_kernel)()
+        try:
+            self.run_quietly("pass", timeout=30)  # until the interrupted code has ended
+        except queue.Empty:
+            pass
+
+    def hidden_time_left(self) -> float:
+        return self.hidden_deadline - time.time()
+
     def call_kernel(self, code: str) -> str:
         """Run one line of the grader's calls in the kernel, within the hidden tests' time; its stdout."""
         remaining = self.hidden_deadline - time.time()
@@ -228,11 +264,7 @@ class GuardedExecute(Execute):
         try:
             stdout, _ = self.run_quietly(code, timeout=remaining)
         except queue.Empty:
-            run_sync(self.km.interrupt_kernel)()
-            try:
-                self.run_quietly("pass", timeout=30)  # until the interrupted call has ended
-            except queue.Empty:
-                pass
+            self.interrupt_and_settle()
             raise OutOfTime from None
         return stdout
 

@@ -264,3 +264,24 @@ def test_pytorch_functions_can_be_lent(kernel_with_models):
     with student.lending(calculate_gain=nn.init.calculate_gain):
         assert kernel_with_models["gain_twice"]("tanh") == pytest.approx(2 * 5 / 3)
     assert "calculate_gain" not in kernel_with_models
+
+
+def test_a_session_serves_calls_over_a_socket(tmp_path):
+    import threading
+
+    kernel, namespace = in_process_kernel()
+    kernel.folder = tmp_path
+
+    def start(code: str):
+        thread = threading.Thread(target=kernel.execute, args=(code,))
+        thread.start()
+        return lambda interrupt: thread.join(10)
+
+    kernel.start = start
+    student = RemoteNamespace(kernel)
+    with kernel.session():
+        assert kernel.connection is not None
+        x = torch.zeros(3)
+        student["add_one_in_place"](x)
+        assert torch.equal(student["double"](x), torch.full((3,), 2.0))
+    assert kernel.connection is None and not (tmp_path / "agent.sock").exists()

@@ -361,6 +361,46 @@ def serve(text: str) -> None:
     print(MARK + dumps(answer(loads(text))), flush=True)  # noqa: F821
 
 
+def receive_exactly(connection, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = connection.recv(min(size, 1 << 20))
+        if not chunk:
+            raise ConnectionError("closed")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def serve_socket(path: str) -> None:
+    """Answer requests on a Unix socket until the grader ends the session (one per hidden part)."""
+    import os
+    import socket
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    server.settimeout(60)
+    try:
+        connection, _ = server.accept()
+    except OSError:
+        return
+    finally:
+        server.close()
+        os.unlink(path)
+    with connection:
+        connection.settimeout(None)
+        while True:
+            try:
+                request = from_bytes(receive_exactly(connection, int.from_bytes(receive_exactly(connection, 8), "big")))  # noqa: F821
+            except (ConnectionError, OSError):
+                return
+            if request.get("op") == "end":
+                return
+            reply = to_bytes(answer(request))  # noqa: F821
+            connection.sendall(len(reply).to_bytes(8, "big") + reply)
+
+
 def serve_file(request_path: str, reply_path: str) -> None:
     """Answer one request read from a file with a file (large tensors skip the messaging), then a mark."""
     with open(request_path, "rb") as handle:

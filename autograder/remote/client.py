@@ -19,6 +19,8 @@ import contextlib
 import importlib
 import inspect
 import io
+import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +77,10 @@ MODEL_SOURCES = [(module.__name__, Path(module.__file__).read_text()) for module
 AGENT_SOURCES = [(module.__name__, Path(module.__file__).read_text()) for module in (wire, forbidden, devices, agent)]
 
 
+class OutOfTime(BaseException):
+    """The hidden tests' time ran out inside a call into the notebook (not an error of the answer)."""
+
+
 class KernelUnreadable(BaseException):
     """The kernel's answer could not be read: the notebook broke or replaced the grader's agent.
 
@@ -101,9 +107,18 @@ class Kernel:
     there and only their names through the messaging: tensors of megabytes cross in milliseconds.
     """
 
-    def __init__(self, execute: Callable[[str], str], folder: Path | None = None):
+    def __init__(
+        self,
+        execute: Callable[[str], str],
+        folder: Path | None = None,
+        start: Callable[[str], Callable[[bool], None]] | None = None,
+        time_left: Callable[[], float] = lambda: 600.0,
+    ):
         self.execute = execute
         self.folder = folder
+        self.start = start  # runs code in the kernel without waiting; returns finish(interrupt)
+        self.time_left = time_left
+        self.connection: socket.socket | None = None
         self.booted = False
         self.lent: list[dict[str, str]] = []  # names bound to lent PyTorch functions for the calls now made
 
@@ -111,10 +126,56 @@ class Kernel:
         self.execute(BOOT.format(sources=AGENT_SOURCES, libraries=MODEL_SOURCES))
         self.booted = True
 
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Serve the block's requests over a Unix socket to one running ``serve_socket`` in the kernel:
+        a call then costs a fraction of a millisecond instead of a message round trip."""
+        if self.folder is None or self.start is None:
+            yield
+            return
+        if not self.booted:
+            self.boot()
+        path = self.folder / "agent.sock"
+        path.unlink(missing_ok=True)
+        finish = self.start(f"_dlcourse_agent.serve_socket({str(path)!r})")
+        interrupt = True
+        try:
+            self.connection = connect(path, min(30.0, self.time_left()))
+            yield
+            interrupt = False
+        finally:
+            connection, self.connection = self.connection, None
+            if connection is not None:
+                with contextlib.suppress(OSError):
+                    end = to_bytes({"op": "end"})
+                    connection.sendall(len(end).to_bytes(8, "big") + end)
+                connection.close()
+            finish(interrupt)
+
+    def over_socket(self, message: dict) -> dict:
+        data = to_bytes(message)
+        self.connection.settimeout(max(0.01, self.time_left()))
+        try:
+            self.connection.sendall(len(data).to_bytes(8, "big") + data)
+            size = int.from_bytes(receive_exactly(self.connection, 8), "big")
+            if size > MAX_REPLY_BYTES:
+                raise KernelUnreadable(f"the kernel's answer is {size:,} bytes long")
+            payload = receive_exactly(self.connection, size)
+        except TimeoutError:
+            raise OutOfTime from None
+        except OSError as error:
+            raise KernelUnreadable(f"the kernel's agent stopped answering ({type(error).__name__})") from None
+        try:
+            return from_bytes(payload)
+        except Exception as error:  # noqa: BLE001 - whatever the kernel sent, it is not an answer
+            raise KernelUnreadable(f"the kernel's answer could not be read ({type(error).__name__})") from None
+
     def request(self, **message) -> dict:
         if not self.booted:
             self.boot()
-        if self.folder is None:
+        if self.connection is not None:
+            reply = self.over_socket(message)
+        elif self.folder is None:
             reply = self.answer_of(self.execute(f"_dlcourse_agent.serve({dumps(message)!r})"), loads)
         else:
             sent, received = self.folder / "request.pt", self.folder / "reply.pt"
@@ -193,6 +254,35 @@ class Kernel:
             inputs = [leaf for leaf in leaves if leaf.requires_grad]
             result = linked(self, reply["call"], reply["result"], result, inputs)
         return (result, list(reply.get("violations", []))) if simulate_gpu else result
+
+
+MAX_REPLY_BYTES = 2**31
+
+
+def connect(path: Path, seconds: float) -> socket.socket | None:
+    """A connection to the agent's socket once it exists; None when it does not appear in time."""
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        if path.exists():
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                connection.connect(str(path))
+                return connection
+            except OSError:
+                connection.close()
+        time.sleep(0.002)
+    return None
+
+
+def receive_exactly(connection: socket.socket, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = connection.recv(min(size, 1 << 20))
+        if not chunk:
+            raise ConnectionError("the kernel closed the connection")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
 
 
 def tensor_from(entry: dict) -> torch.Tensor:

@@ -14,10 +14,6 @@ HIDDEN_REGION = re.compile(
 )
 
 
-class OutOfTime(BaseException):
-    """The hidden tests' time ran out inside a call into the notebook (not an error of the answer)."""
-
-
 def split_hidden(source: str) -> tuple[str, str]:
     """(what the kernel runs: the cell with its hidden region replaced by ``pass``, the hidden code dedented)."""
     match = HIDDEN_REGION.search(source)
@@ -68,7 +64,8 @@ def run_hidden(code: str, namespace: RemoteNamespace, label: str) -> NotebookNod
     """Run the hidden code with ``globals()`` meaning the notebook's namespace; its failure as an error output."""
     scope = {"__name__": "hidden_tests", "globals": lambda: namespace}
     try:
-        exec(compile(code, label, "exec"), scope, NotebookNames(namespace))
+        with namespace.kernel.session():
+            exec(compile(code, label, "exec"), scope, NotebookNames(namespace))
     except KernelUnreadable as error:
         return failure("KernelUnreadable", str(error))
     except AssertionError as error:
