@@ -238,7 +238,7 @@ class GuardedExecute(Execute):
 
         def finish(interrupt: bool) -> None:
             if interrupt:
-                self.interrupt_and_settle()
+                run_sync(self.km.interrupt_kernel)()
             try:
                 self.collect(msg_id, 30)
             except queue.Empty:

@@ -138,11 +138,14 @@ class Kernel:
         path = self.folder / "agent.sock"
         path.unlink(missing_ok=True)
         finish = self.start(f"_dlcourse_agent.serve_socket({str(path)!r})")
-        interrupt = True
+        interrupt = False  # the kernel ends serving when told; interrupted only when it may not have
         try:
-            self.connection = connect(path, min(30.0, self.time_left()))
+            self.connection = connect(path, min(CONNECT_SECONDS, self.time_left()))
+            interrupt = self.connection is None
             yield
-            interrupt = False
+        except (OutOfTime, KernelUnreadable):
+            interrupt = True
+            raise
         finally:
             connection, self.connection = self.connection, None
             if connection is not None:
@@ -257,6 +260,7 @@ class Kernel:
 
 
 MAX_REPLY_BYTES = 2**31
+CONNECT_SECONDS = 10.0  # the agent opens its socket as its first act; a kernel between cells is idle
 
 
 def connect(path: Path, seconds: float) -> socket.socket | None:

@@ -384,6 +384,7 @@ def _forge(*args, **kwargs):
 if "_dlcourse_agent" in sys.modules:
     sys.modules["_dlcourse_agent"].serve = _forge
     sys.modules["_dlcourse_agent"].serve_file = _forge
+    sys.modules["_dlcourse_agent"].serve_socket = _forge
 """
 
 
