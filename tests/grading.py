@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import os
 import subprocess
 import sys
 from collections import defaultdict
@@ -36,6 +37,10 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+# Graders run two kernels at once, unless pytest-xdist already runs two workers (`make test`).
+GRADING_JOBS = "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2"
+
+
 def run_grade(lab: str, submissions: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "autograder", "grade", lab, "--submissions", str(submissions), "--out", str(out)]
     return subprocess.run(command + list(extra), cwd=REPO_ROOT, capture_output=True, text=True, timeout=3600)
@@ -49,7 +54,7 @@ def grade_corpus(lab: str, workdir: Path, extra_submissions: dict[str, str] | No
     for name, text in (extra_submissions or {}).items():
         (submissions / name).write_text(text)
     out = workdir / "out"
-    result = run_grade(lab, submissions, out, "-j", "2")
+    result = run_grade(lab, submissions, out, "-j", GRADING_JOBS)
     if result.returncode != 0:
         raise AssertionError(f"grade exited {result.returncode}:\n{result.stdout}\n{result.stderr[-4000:]}")
     scores: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)

@@ -20,7 +20,7 @@ import pytest
 from autograder.paths import released_notebook, source_notebook
 from autograder.tampering import hidden_test_lines
 from tests.corpus.hostile import ESCAPE_FILE, HOSTILE, LAB, LIMITS, SECRET
-from tests.grading import read_csv, run_grade
+from tests.grading import GRADING_JOBS, read_csv, run_grade
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def hostile_run(tmp_path_factory):
         os.remove(ESCAPE_FILE)
     os.environ[SECRET[0]] = SECRET[1]
     try:
-        result = run_grade(LAB, submitted, work / "out", "-j", "2", *LIMITS)
+        result = run_grade(LAB, submitted, work / "out", "-j", GRADING_JOBS, *LIMITS)
     finally:
         del os.environ[SECRET[0]]
     assert result.returncode == 0, result.stderr[-3000:]

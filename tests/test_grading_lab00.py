@@ -8,6 +8,10 @@ import re
 import pytest
 
 from tests.corpus.lab00_setup import ALTERNATIVES, CORPUS
+from tests.grading import GRADING_JOBS
+
+# these tests read lab00_setup's graded corpus, one run shared with test_grading_corpus.py
+pytestmark = pytest.mark.xdist_group("graded-lab00_setup")
 
 
 def test_unreadable_notebook_gets_a_zero_row_and_a_problem(lab00_grading):
@@ -30,7 +34,8 @@ def test_feedback_shows_the_message_a_student_acts_on(lab00_grading):
 def test_summary_line(lab00_grading):
     total = 4 + len(CORPUS) + len(ALTERNATIVES)  # reference, blank, two broken files
     assert re.search(
-        rf"graded {total} submissions of lab00_setup in [\d.]+ s \(2 at a time\); mean [\d.]+ of 8 points; 2 problems",
+        rf"graded {total} submissions of lab00_setup in [\d.]+ s \({GRADING_JOBS} at a time\); "
+        r"mean [\d.]+ of 8 points; 2 problems",
         lab00_grading.stdout,
     )
 
