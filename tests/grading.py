@@ -65,3 +65,37 @@ def grade_corpus(lab: str, workdir: Path, extra_submissions: dict[str, str] | No
         problems[row["student_id"]].append(row["problem"])
     grades = {row["student_id"]: row for row in read_csv(out / "grades.csv")}
     return GradingRun(lab, out, corpus, alternatives, dict(scores), dict(problems), grades, result.stdout)
+
+
+def totals(out: Path) -> dict[str, float]:
+    """Each student's total from grades.csv."""
+    return {row["student_id"]: float(row["raw_score"]) for row in read_csv(out / "grades.csv")}
+
+
+def problem_lines(out: Path) -> dict[str, str]:
+    """Each student's line in problems.csv."""
+    return {row["student_id"]: row["problem"] for row in read_csv(out / "problems.csv")}
+
+
+def hidden_lines_shown(out: Path, lab: str) -> dict[str, list[str]]:
+    """Per feedback page, the hidden-test lines it shows that the student did not type themselves."""
+    import html
+    import json
+    import re
+
+    import nbformat
+
+    from autograder.paths import released_notebook, source_notebook
+    from autograder.tampering import hidden_test_lines
+
+    source = nbformat.read(source_notebook(lab), as_version=4)
+    secrets = hidden_test_lines(source, nbformat.read(released_notebook(lab), as_version=4))
+    assert secrets, f"{lab} has no hidden-test lines to look for"
+    shown = {}
+    for page in (out / "feedback").glob("*/*.html"):
+        typed = (out.parent / "submitted" / f"{page.parent.name}.ipynb").read_text()
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+        leaked = [line for line in secrets if line in text and json.dumps(line)[1:-1] not in typed]
+        if leaked:
+            shown[page.parent.name] = leaked
+    return shown
