@@ -25,9 +25,9 @@ sandbox:
 	  else echo "bubblewrap is missing: run  sudo apt-get install bubblewrap  (grading refuses to run without it)"; exit 1; fi; }
 
 ## test: the whole test suite (unit tests, release check, grading corpus, notebooks via nbval),
-## on two workers (work units in conftest.py), slowest tests listed at the end
+## slowest tests listed at the end
 test: $(INSTALLED)
-	$(PY) -m pytest -n 2 --dist loadgroup --durations=30
+	$(PY) -m pytest --durations=30
 
 ## book: build the HTML book into _build/html, executing chapters (cached), warnings as errors
 book: $(INSTALLED)

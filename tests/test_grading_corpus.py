@@ -131,7 +131,6 @@ def test_feedback_for_everyone_without_hidden_tests(graded_corpus, lab):
         assert not leaked, f"{path} shows hidden-test code {leaked[:3]}"
 
 
-@pytest.mark.xdist_group("graded-lab06_adversarial")  # shares that lab's run (conftest.work_unit)
 def test_lab06_feedback_names_the_mistake(graded_corpus):
     run = graded_corpus("lab06_adversarial")
     html = (run.out / "feedback" / "mim_batch_l1" / "lab06_adversarial.html").read_text()

@@ -10,9 +10,6 @@ import pytest
 from tests.corpus.lab00_setup import ALTERNATIVES, CORPUS
 from tests.grading import GRADING_JOBS
 
-# these tests read lab00_setup's graded corpus, one run shared with test_grading_corpus.py
-pytestmark = pytest.mark.xdist_group("graded-lab00_setup")
-
 
 def test_unreadable_notebook_gets_a_zero_row_and_a_problem(lab00_grading):
     assert float(lab00_grading.grades["broken_json"]["score"]) == 0.0
