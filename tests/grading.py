@@ -66,6 +66,17 @@ def grade_corpus(lab: str, workdir: Path, extra_submissions: dict[str, str] | No
     return GradingRun(lab, out, corpus, alternatives, dict(scores), dict(problems), grades, result.stdout)
 
 
+def grade_hostile(lab: str, entries: list, work: Path, limits: tuple[str, ...]) -> subprocess.CompletedProcess:
+    """Write each hostile entry as ``work/submitted/NAME.ipynb`` and grade them all in one batch into ``work/out``."""
+    submitted = work / "submitted"
+    submitted.mkdir()
+    for entry in entries:
+        (submitted / f"{entry.name}.ipynb").write_bytes(entry.build())
+    result = run_grade(lab, submitted, work / "out", "-j", GRADING_JOBS, *limits)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 def totals(out: Path) -> dict[str, float]:
     """Each student's total from grades.csv."""
     return {row["student_id"]: float(row["raw_score"]) for row in read_csv(out / "grades.csv")}

@@ -13,24 +13,19 @@ import time
 import pytest
 
 from tests.corpus.hostile import ESCAPE_FILE, HOSTILE, LAB, LIMITS, SECRET
-from tests.grading import GRADING_JOBS, hidden_lines_shown, problem_lines, read_csv, run_grade, totals
+from tests.grading import grade_hostile, hidden_lines_shown, problem_lines, read_csv, totals
 
 
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("hostile")
-    submitted = work / "submitted"
-    submitted.mkdir()
-    for entry in HOSTILE:
-        (submitted / f"{entry.name}.ipynb").write_bytes(entry.build())
     if os.path.exists(ESCAPE_FILE):
         os.remove(ESCAPE_FILE)
     os.environ[SECRET[0]] = SECRET[1]
     try:
-        result = run_grade(LAB, submitted, work / "out", "-j", GRADING_JOBS, *LIMITS)
+        result = grade_hostile(LAB, HOSTILE, work, LIMITS)
     finally:
         del os.environ[SECRET[0]]
-    assert result.returncode == 0, result.stderr[-3000:]
     return work / "out", result
 
 

@@ -6,18 +6,13 @@ from __future__ import annotations
 import pytest
 
 from tests.corpus.hostile_lab02 import HOSTILE_LAB02, LAB, LIMITS
-from tests.grading import GRADING_JOBS, hidden_lines_shown, problem_lines, run_grade, totals
+from tests.grading import grade_hostile, hidden_lines_shown, problem_lines, totals
 
 
 @pytest.fixture(scope="module")
 def hostile_lab02(tmp_path_factory):
     work = tmp_path_factory.mktemp("hostile_lab02")
-    submitted = work / "submitted"
-    submitted.mkdir()
-    for entry in HOSTILE_LAB02:
-        (submitted / f"{entry.name}.ipynb").write_bytes(entry.build())
-    result = run_grade(LAB, submitted, work / "out", "-j", GRADING_JOBS, *LIMITS)
-    assert result.returncode == 0, result.stderr[-3000:]
+    grade_hostile(LAB, HOSTILE_LAB02, work, LIMITS)
     return work / "out"
 
 

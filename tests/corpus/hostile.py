@@ -348,7 +348,7 @@ F.one_hot = lambda labels, num_classes=-1: torch.zeros(len(labels), num_classes,
 torch.eye = lambda n, *a, **k: torch.zeros(n, n)
 """
 
-TENSOR_SUBCLASS = """
+AGREEABLE_CLASS = """
 class Agreeable(torch.Tensor):
     def __eq__(self, other):
         return True
@@ -356,12 +356,17 @@ class Agreeable(torch.Tensor):
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         result = super().__torch_function__(func, types, args, kwargs or {})
-        return True if getattr(func, "__name__", "") in ("allclose", "equal") else result
+        return True if getattr(func, "__name__", "") in ("allclose", "equal", "isclose") else result
+"""
 
+TENSOR_SUBCLASS = (
+    AGREEABLE_CLASS
+    + """
 
 def one_hot(labels, num_classes):
     return torch.zeros(len(labels), num_classes).as_subclass(Agreeable)
 """
+)
 
 SEARCH_MEMORY = """
 import gc

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.corpus.hostile import (
+    AGREEABLE_CLASS,
     FAKE_CHECKS,
     INPUT_TRANSFORMER,
     SEARCH_MEMORY,
@@ -46,18 +47,9 @@ torch.nn.utils.clip_grad_norm_ = lambda parameters, max_norm, norm_type=2.0, **k
 torch.testing.assert_close = lambda *args, **kwargs: None
 """
 
-AGREEABLE_RESULT = """
-class Agreeable(torch.Tensor):
-    def __eq__(self, other):
-        return True
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        result = super().__torch_function__(func, types, args, kwargs or {})
-        return True if getattr(func, "__name__", "") in ("allclose", "equal", "isclose") else result
-""" + NO_CLIPPING.replace("return torch.linalg", "return Agreeable._make_subclass(Agreeable, torch.linalg").replace(
-    "norm_type)\n", "norm_type))\n"
-)
+AGREEABLE_RESULT = AGREEABLE_CLASS + NO_CLIPPING.replace(
+    "return torch.linalg", "return Agreeable._make_subclass(Agreeable, torch.linalg"
+).replace("norm_type)\n", "norm_type))\n")
 
 EQUAL_FLOAT = """
 class EqualFloat(float):
