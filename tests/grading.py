@@ -1,16 +1,22 @@
-"""Grade a lab's corpus once per test session through the instructor command."""
+"""Grade a lab's corpus or hostile batch through the instructor command, and read what the grader wrote."""
 
 from __future__ import annotations
 
 import csv
+import html
 import importlib
+import json
+import re
 import subprocess
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.paths import REPO_ROOT
+import nbformat
+
+from autograder.paths import REPO_ROOT, released_notebook, source_notebook
+from autograder.tampering import hidden_test_lines
 from tests.submissions import WrongImplementation, corpus_submissions
 
 
@@ -36,7 +42,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-# Graders under test run two kernels at once, one per core.
+# The corpus and hostile batches are graded two notebooks at a time, one per core.
 GRADING_JOBS = "2"
 
 
@@ -89,15 +95,6 @@ def problem_lines(out: Path) -> dict[str, str]:
 
 def hidden_lines_shown(out: Path, lab: str) -> dict[str, list[str]]:
     """Per feedback page, the hidden-test lines it shows that the student did not type themselves."""
-    import html
-    import json
-    import re
-
-    import nbformat
-
-    from autograder.paths import released_notebook, source_notebook
-    from autograder.tampering import hidden_test_lines
-
     source = nbformat.read(source_notebook(lab), as_version=4)
     secrets = hidden_test_lines(source, nbformat.read(released_notebook(lab), as_version=4))
     assert secrets, f"{lab} has no hidden-test lines to look for"

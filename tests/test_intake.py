@@ -9,7 +9,7 @@ import pytest
 
 from autograder import intake
 from autograder.intake import STUDENT_ID, ZipLimits, collect_submissions
-from tests.grading import GRADING_JOBS, read_csv, run_grade
+from tests.grading import read_csv, run_grade
 from tests.submissions import reference_answers, student_notebook, write_submission
 
 NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
@@ -103,7 +103,7 @@ def test_canvas_zip_is_graded_end_to_end(tmp_path):
         download, "doejane_12345_600001_Copy of lab00_setup", student_notebook(lab, reference_answers(lab))
     )
     write_submission(download, "roeric_777_600003_lab00_setup", student_notebook(lab))
-    result = run_grade(lab, zip_folder(download, tmp_path / "canvas.zip"), tmp_path / "out", "-j", GRADING_JOBS)
+    result = run_grade(lab, zip_folder(download, tmp_path / "canvas.zip"), tmp_path / "out", "-j", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     grades = {row["student_id"]: float(row["raw_score"]) for row in read_csv(tmp_path / "out" / "grades.csv")}
     assert grades == {"12345": 8.0, "777": 0.0}
