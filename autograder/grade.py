@@ -48,7 +48,14 @@ from autograder.release import colab_cells
 from autograder.report import write_report
 from autograder.restore import load_submission
 from autograder.sandbox import SandboxUnavailable, check_available
-from autograder.worker import STUDENT_RELEASE, Request, Result, serve_request
+from autograder.worker import (
+    STUDENT_RELEASE,
+    Request,
+    Result,
+    process_group_of,
+    release_process_group,
+    serve_request,
+)
 from dlcourse.config import QUICK_ENV_VAR
 
 # Kernels inherit these. One thread per notebook: the labs' models are small, and two
@@ -127,9 +134,13 @@ def run_worker(request: Request, limits: Limits) -> Result:
     log_path = Path(request.result).with_suffix(".log")
     request_path.write_text(json.dumps(asdict(request)))
     process = start_worker(request_path, log_path)
-    exit_code = wait_for(process, limits.kill_after)
+    try:
+        exit_code = wait_for(process, limits.kill_after)
+        if exit_code is None:
+            kill(process)
+    finally:
+        release_process_group(process_group_of(process.pid))  # left behind by a worker that was killed
     if exit_code is None:
-        kill(process)
         killed = f"grading stopped after {limits.kill_after:g} s and killed"
         return Result(request.student_id, problems=[killed], seconds=limits.kill_after)
     # The worker writes its result last, so a readable result means it finished, whatever the exit

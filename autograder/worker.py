@@ -12,6 +12,7 @@ reports into one gradebook at the end.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -36,7 +37,7 @@ import autograder
 from autograder.course import load_config, put_scripts_on_path
 from autograder.execute import GuardedExecute, is_test_cell
 from autograder.paths import BATTERY_DIR
-from autograder.remote import HIDDEN_TESTS_OUTSIDE
+from autograder.remote import HIDDEN_TESTS_INSIDE
 from autograder.restore import load_submission, restore_submission
 from autograder.sandbox import Sandbox, SandboxUnavailable, check_available, kernel_environment, package_folder
 from autograder.tampering import hidden_test_lines, remove_hidden_test_leaks, suspicious_code
@@ -92,16 +93,45 @@ def limit_memory(megabytes: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
-def limit_processes(allowance: int = PROCESS_ALLOWANCE) -> None:
+def limit_processes(allowance: int = PROCESS_ALLOWANCE) -> Path | None:
     """Cap the processes a kernel may start (a fork bomb stops at the cap), a limit the kernel inherits.
 
     RLIMIT_NPROC counts every process and thread of this user, so the cap is today's count plus an
-    allowance. The kernel's PID namespace ends them all with the notebook. Root is exempt from it.
+    allowance. Root is exempt from it: a grader running as root puts this worker in a pids cgroup of
+    its own instead, capped at its threads now plus the allowance (returned, to be let go by
+    :func:`release_process_group`). The kernel's PID namespace ends them all with the notebook.
     """
-    if os.getuid() == 0:
+    if os.getuid() != 0:
+        limit = threads_of_this_user() + allowance
+        resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+        return None
+    group = process_group_of(os.getpid())
+    try:
+        group.mkdir()
+        (group / "pids.max").write_text(str(len(os.listdir("/proc/self/task")) + allowance))
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+    except OSError:  # no writable pids cgroup here: the PID namespace and the memory limit still hold
+        with contextlib.suppress(OSError):
+            group.rmdir()
+        return None
+    return group
+
+
+PIDS_HIERARCHY = Path("/sys/fs/cgroup/pids")  # cgroup v1's pids controller, where a root grader may cap
+
+
+def process_group_of(pid: int) -> Path:
+    return PIDS_HIERARCHY / f"dlcourse-{pid}"
+
+
+def release_process_group(group: Path | None) -> None:
+    """Leave the worker's pids cgroup (when this process is in it) and remove it, if it exists and is empty."""
+    if group is None or not group.exists():
         return
-    limit = threads_of_this_user() + allowance
-    resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+    with contextlib.suppress(OSError):
+        if str(os.getpid()) in (group / "cgroup.procs").read_text().split():
+            (group.parent / "cgroup.procs").write_text(str(os.getpid()))
+        group.rmdir()
 
 
 def threads_of_this_user() -> int:
@@ -137,7 +167,7 @@ def grading_config(request: Request, course_root: Path, home: Path) -> Config:
     writable = [*working, home, exchange, Path("/dev/null"), Path("/dev/shm")]
     config.GuardedExecute.writable = [str(path) for path in writable]
     config.GuardedExecute.unreadable = [str(course_root), *request.private]
-    outside = lab in HIDDEN_TESTS_OUTSIDE
+    outside = lab not in HIDDEN_TESTS_INSIDE
     config.GuardedExecute.hidden_outside = outside
     config.GuardedExecute.exchange = str(exchange)
     config.GuardedExecute.readable = [] if outside else hidden_test_code()
@@ -261,11 +291,14 @@ def run(request: Request) -> Result:
     started = time.perf_counter()
     put_scripts_on_path()
     limit_memory(request.memory_limit_mb)
-    limit_processes()
-    with tempfile.TemporaryDirectory(prefix=f"dlcourse-{request.student_id}-") as tmp:
-        course_root = Path(tmp) / "course"
-        shutil.copytree(request.template, course_root)
-        result = autograde(request, course_root, private_home(Path(tmp)))
+    group = limit_processes()
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"dlcourse-{request.student_id}-") as tmp:
+            course_root = Path(tmp) / "course"
+            shutil.copytree(request.template, course_root)
+            result = autograde(request, course_root, private_home(Path(tmp)))
+    finally:
+        release_process_group(group)
     result.seconds = time.perf_counter() - started
     return result
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.remote.agent import MARK
 from autograder.remote.client import Kernel, KernelUnreadable, Remote, RemoteNamespace, StudentError
+from autograder.remote.wire import MARK
 
 STUDENT_CODE = """
 import torch

@@ -115,3 +115,34 @@ def test_the_process_cap_counts_this_users_threads():
     from autograder.worker import PROCESS_ALLOWANCE, threads_of_this_user
 
     assert threads_of_this_user() >= 1 and PROCESS_ALLOWANCE >= 256
+
+
+def test_a_fork_bomb_stops_at_the_process_cap():
+    """The worker's cap (RLIMIT_NPROC, or for a root grader a pids cgroup of its own) stops a fork bomb."""
+    code = textwrap.dedent(
+        """
+        import os, subprocess, sys
+        from autograder.worker import limit_processes, release_process_group
+
+        group = limit_processes(allowance=20)
+        if group is None and os.getuid() == 0:
+            print("no cap")
+            sys.exit(0)
+        started = []
+        try:
+            for _ in range(200):
+                started.append(subprocess.Popen(["sleep", "5"]))
+        except OSError:
+            pass
+        for process in started:
+            process.kill()
+            process.wait()
+        release_process_group(group)
+        print(len(started))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    if result.stdout.strip() == "no cap":
+        pytest.skip("a root grader without a writable pids cgroup (the PID namespace and memory limit still hold)")
+    assert int(result.stdout) < 25

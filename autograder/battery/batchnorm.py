@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.battery.compare import assert_close, counted, group, require
-from autograder.battery.devices import simulated_gpu
+from autograder.battery.devices import module_on_simulated_gpu, run_on_simulated_gpu
 from autograder.battery.forbidden import forbidding
 from autograder.battery.inputs import layouts, seeded
 from autograder.battery.properties import for_all, st
@@ -483,19 +483,10 @@ def check_on_simulated_gpu(batch_norm: Callable, device, training: bool) -> None
         x = batch(shape, 90 + seed, torch.float64, device)
         given = arguments(shape, torch.float64, device, 90 + seed, affine, True)
         label = case("batch_norm", x, *given.values(), training=training) + " with every tensor on a GPU"
-        with simulated_gpu(x, list(given.values())) as mode:
-            try:
-                result = batch_norm(x, *given.values(), training=training, momentum=0.1, eps=1e-5)
-            except Exception:  # noqa: BLE001 - an error under the simulation proves nothing by itself
-                result = None
-        require(not mode.violations, label, mode.violations[0] if mode.violations else "")
-        require(
-            result is None or mode.on_gpu(result),
-            label,
-            "the output was made on the CPU while x was on the GPU; create tensors on x's device",
-        )
-        for key in ("running_mean", "running_var"):
-            require(mode.on_gpu(given[key]), label, f"{key} was moved to the CPU; update it in place on its device")
+        _, violations = run_on_simulated_gpu(
+            batch_norm, x, *given.values(), training=training, momentum=0.1, eps=1e-5
+        )  # running statistics moved to the CPU (.data = ...) and a result made there are violations too
+        require(not violations, label, violations[0] if violations else "")
 
 
 def random_cases(training: bool) -> st.SearchStrategy:
@@ -817,28 +808,18 @@ def check_module_on_simulated_gpu(module_class, spec: ModuleSpec, shapes: Shapes
     """
     label = f"{spec.name}({spec.channels}).to('cuda') on x on the GPU"
     x = batch(spec.shape(shapes.train[0]), 300, torch.float32, "cpu")
-    outputs = []
-    with simulated_gpu(x) as mode:
-        module = call(spec.label, module_class, spec.channels)
-        for tensor in [*module.parameters(), *module.buffers()]:
-            mode.mark(tensor, "gpu")
-        for training in (True, False):
-            module.train(training)
-            try:
-                outputs.append(module(x))
-            except Exception:  # noqa: BLE001 - an error under the simulation proves nothing by itself
-                outputs.append(None)
+    violations, outputs, tensors = module_on_simulated_gpu(module_class, (spec.channels,), {}, x, [True, False])
     require(
-        not mode.violations,
+        not violations,
         label,
-        (mode.violations[0] if mode.violations else "")
+        (violations[0] if violations else "")
         + " (module.to(device) moves parameters and buffers only: keep no tensor in a plain attribute)",
     )
-    for output in outputs:
-        require(output is None or mode.on_gpu(output), label, "the output was made on the CPU while x was on the GPU")
-    for key, value in [*module.named_parameters(), *module.named_buffers()]:
+    for on_gpu in outputs:
+        require(on_gpu is not False, label, "the output was made on the CPU while x was on the GPU")
+    for key, on_gpu in tensors.items():
         require(
-            mode.on_gpu(value),
+            on_gpu,
             label,
             f"{key} was replaced by a tensor made on the CPU; update it in place (e.g. self.{key} += 1) or compute "
             f"the new one from the old (self.{key} + 1), so that it stays on the module's device",

@@ -161,12 +161,19 @@ def gpu_tensors_in(values) -> list[torch.Tensor]:
     return found
 
 
+SIMULATIONS: list[SimulatedGpu] = []  # the simulations now running (a callback into the grader marks its results)
+
+
 @contextlib.contextmanager
 def simulated_gpu(*values) -> Iterator[SimulatedGpu]:
     """Pretend that the tensors in ``values`` (and the modules' parameters and buffers) are on cuda:0."""
     mode = SimulatedGpu(gpu_tensors_in(values))
-    with mode:
-        yield mode
+    SIMULATIONS.append(mode)
+    try:
+        with mode:
+            yield mode
+    finally:
+        SIMULATIONS.remove(mode)
 
 
 def run_on_simulated_gpu(function: Callable, *args, **kwargs) -> tuple[Any, list[str]]:
@@ -180,7 +187,7 @@ def run_on_simulated_gpu(function: Callable, *args, **kwargs) -> tuple[Any, list
     """
     if hasattr(type(function), "run_on_simulated_gpu"):
         return function.run_on_simulated_gpu(*args, **kwargs)
-    with simulated_gpu(args, kwargs) as mode:
+    with simulated_gpu(function, args, kwargs) as mode:  # a module called is on the GPU with its inputs
         try:
             result = function(*args, **kwargs)
         except Exception:  # noqa: BLE001 - inconclusive, see the docstring
@@ -192,3 +199,29 @@ def run_on_simulated_gpu(function: Callable, *args, **kwargs) -> tuple[Any, list
                     "input's device (create it with torch.zeros_like(x), x.new_zeros(...) or device=x.device)"
                 )
     return result, mode.violations
+
+
+def module_on_simulated_gpu(
+    module_class: type[torch.nn.Module], args: tuple, kwargs: dict, x: torch.Tensor, modes: list[bool]
+) -> tuple[list[str], list[bool | None], dict[str, bool]]:
+    """Build ``module_class(*args, **kwargs)``, count its parameters and buffers as moved to the GPU (as
+    ``module.to("cuda")`` would), and run ``x`` (on the GPU) through it in each of ``modes`` (True: train).
+
+    Returns (violations, whether each output is on the GPU (None where the forward raised), whether each
+    parameter and buffer still is). A class in the student's kernel runs there.
+    """
+    if hasattr(type(module_class), "module_on_simulated_gpu"):
+        return module_class.module_on_simulated_gpu(args, kwargs, x, modes)
+    outputs: list[bool | None] = []
+    with simulated_gpu(x) as mode:
+        module = module_class(*args, **kwargs)
+        for tensor in module_tensors(module):
+            mode.mark(tensor, "gpu")
+        for training in modes:
+            module.train(training)
+            try:
+                outputs.append(mode.on_gpu(module(x)))
+            except Exception:  # noqa: BLE001 - an error under the simulation proves nothing by itself
+                outputs.append(None)
+    tensors = {key: mode.on_gpu(value) for key, value in [*module.named_parameters(), *module.named_buffers()]}
+    return mode.violations, outputs, tensors

@@ -44,7 +44,7 @@ from autograder.battery.forbidden import forbidding
 from autograder.battery.inputs import non_contiguous, normal, transposed_layout, uniform
 from autograder.battery.properties import for_all, st
 from autograder.battery.snapshot import Snapshot
-from autograder.battery.student import Student, call, case, describe
+from autograder.battery.student import Student, call, call_each, case, describe
 from dlcourse.checks.core import OutOfTime, time_limit
 from dlcourse.checks.recurrent import check_uniform_init
 
@@ -147,10 +147,6 @@ def require_own_class(name: str, cls: type[nn.Module]) -> None:
             f"{name} is PyTorch's nn.{getattr(pytorch, '__name__', '')} or derives from it: write the cell yourself, "
             "from tensor operations",
         )
-
-
-def apply_cell(cell: nn.Module, x: torch.Tensor, state: Any) -> Any:
-    return cell(x, state)
 
 
 class GatedReference(nn.Module):
@@ -552,7 +548,7 @@ def check_cell(namespace: MutableMapping[str, Any], contract: CellContract) -> N
                 tested = loaded_cells(cls, contract, 3, 4, FLOAT32, device, seed=950)
                 for given in (False, True):
                     x, state = cell_inputs(tested, 2, 3, 951, given, False, "contiguous")
-                    require_on_simulated_gpu(case(name, x, state), apply_cell, tested.cell, x, state)
+                    require_on_simulated_gpu(case(name, x, state), tested.cell, x, state)
 
         if contract.uniform_init:
             check_initialisation(cls, contract)
@@ -856,30 +852,43 @@ def explain(word: Sequence[int], n_pairs: int) -> str:
 IS_BALANCED_CONTRACT = "is_balanced(seq, n_pairs=5) takes a list or tuple of ints and returns a Python bool"
 
 
-def check_word(is_balanced: Callable, word: Sequence[int], n_pairs: int | None, keyword: bool = False) -> None:
-    """One call of the student's is_balanced: a Python bool, the oracle's value, ``word`` left unchanged."""
+def word_call(word: Sequence[int], n_pairs: int | None, keyword: bool = False) -> tuple[str, tuple, dict]:
+    """(label, args, kwargs) of one call of is_balanced on a copy of ``word``."""
     given = list(word) if isinstance(word, list) else tuple(word)
-    before = list(given)
     if n_pairs is None:
-        label = f"is_balanced({given!r})"
-        result = call(label, is_balanced, given, contract=IS_BALANCED_CONTRACT)
-        n_pairs = 5
-    elif keyword:
-        label = f"is_balanced({given!r}, n_pairs={n_pairs})"
-        result = call(label, is_balanced, given, n_pairs=n_pairs, contract=IS_BALANCED_CONTRACT)
-    else:
-        label = f"is_balanced({given!r}, {n_pairs})"
-        result = call(label, is_balanced, given, n_pairs, contract=IS_BALANCED_CONTRACT)
-    # Messages are made only on failure: this runs for thousands of words.
-    if type(result) is not bool:
-        kind = type(result).__name__
-        fail(label, f"returned {result!r} of type {kind}; return a Python bool, True or False (not 0/1, no NumPy bool)")
-    if list(given) != before:
-        fail(label, "modified seq; read the word without changing it (work on a copy)")
-    expected = reference_is_balanced(before, n_pairs)
-    if result != expected:
-        fail(label, f"returned {result}, expected {expected}: {explain(before, n_pairs)}")
-    counted()
+        return f"is_balanced({given!r})", (given,), {}
+    if keyword:
+        return f"is_balanced({given!r}, n_pairs={n_pairs})", (given,), {"n_pairs": n_pairs}
+    return f"is_balanced({given!r}, {n_pairs})", (given, n_pairs), {}
+
+
+def check_words(is_balanced: Callable, cases: list[tuple[Sequence[int], int | None, bool]]) -> None:
+    """Calls of the student's is_balanced, ``(word, n_pairs, keyword)`` each: a Python bool, the oracle's value,
+    the word left unchanged. The calls go in one batch; messages are made only on failure."""
+    calls = [word_call(word, n_pairs, keyword) for word, n_pairs, keyword in cases]
+    befores = [list(args[0]) for _, args, _ in calls]
+    outcomes = call_each(is_balanced, [(args, kwargs) for _, args, kwargs in calls])
+    for (label, args, _), before, (_, n_pairs, _), (result, error) in zip(calls, befores, cases, outcomes, strict=True):
+        if error is not None:
+            fail(label, f"raised {type(error).__name__}: {error}. The contract: {IS_BALANCED_CONTRACT}")
+        if type(result) is not bool:
+            kind = type(result).__name__
+            fail(
+                label,
+                f"returned {result!r} of type {kind}; return a Python bool, True or False (not 0/1, no NumPy bool)",
+            )
+        if list(args[0]) != before:
+            fail(label, "modified seq; read the word without changing it (work on a copy)")
+        n_pairs = 5 if n_pairs is None else n_pairs
+        expected = reference_is_balanced(before, n_pairs)
+        if result != expected:
+            fail(label, f"returned {result}, expected {expected}: {explain(before, n_pairs)}")
+        counted()
+
+
+def check_word(is_balanced: Callable, word: Sequence[int], n_pairs: int | None, keyword: bool = False) -> None:
+    """One call of the student's is_balanced (see check_words)."""
+    check_words(is_balanced, [(word, n_pairs, keyword)])
 
 
 HAND_WORDS = [
@@ -934,19 +943,16 @@ def check_is_balanced(namespace: MutableMapping[str, Any]) -> None:
     is_balanced = student.function("is_balanced")
 
     with group("is_balanced: the lab's table, the empty word, n_pairs 1, 3, 5, 7, symbols out of range, tuples"):
-        for word, n_pairs in HAND_WORDS:
-            check_word(is_balanced, word, n_pairs)
-        check_word(is_balanced, [0, 5, 1, 4], 3, keyword=True)
-        check_word(is_balanced, (0, 4, 5, 9), 5, keyword=True)
+        hand = [(word, n_pairs, False) for word, n_pairs in HAND_WORDS]
+        check_words(is_balanced, [*hand, ([0, 5, 1, 4], 3, True), ((0, 4, 5, 9), 5, True)])
 
     with group("is_balanced on generated words: balanced by construction and after one edit (n_pairs 1, 3, 5, 7)"):
         for_all(corrupted_words(), lambda drawn: check_word(is_balanced, drawn[0], drawn[1]), examples=40)
 
     with group("is_balanced on every word up to length 6 (n_pairs = 1, symbols -1 to 2) and 4 (n_pairs = 2)"):
         for n_pairs, symbols, longest in [(1, range(-1, 3), 6), (2, range(4), 4)]:
-            for length in range(longest + 1):
-                for word in itertools.product(symbols, repeat=length):
-                    check_word(is_balanced, list(word), n_pairs)
+            words = [list(word) for length in range(longest + 1) for word in itertools.product(symbols, repeat=length)]
+            check_words(is_balanced, [(word, n_pairs, False) for word in words])
 
 
 # ------------------------------------------------------------------ the data set

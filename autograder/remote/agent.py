@@ -1,16 +1,23 @@
 """The kernel's end of the grader's calls: runs in the student's kernel, knows no test.
 
-The grader sends this file's source to the kernel once, after the sources whose names it
+The grader never imports this file: it sends its source to the kernel once, after the sources whose names it
 uses (:mod:`autograder.remote.wire`, :mod:`autograder.battery.forbidden` and
 :mod:`autograder.battery.devices`); each request is then one line
 ``_dlcourse_agent.serve(TEXT)`` and the answer one line of stdout starting with :data:`MARK`.
-A request looks up a name in the notebook, calls a function (watching for forbidden calls, on
-a simulated GPU when asked), reads an attribute, binds a name (a library function the grader
-lends), runs a backward pass or releases objects. Models the grader passes are standard
-PyTorch modules, sent whole. Arguments
-arrive as copies; after a call the agent reports what the call did to each tensor argument
-(values changed, storage swapped, version counter, requires_grad, .grad) so the grader can
-replay it on its own tensors.
+A request looks up a name in the notebook, calls a function or a method (watching for forbidden
+calls, on a simulated GPU when asked), reads an attribute, binds a name (a library function or
+a function of the grader's that the grader lends), runs a backward pass or releases objects.
+Models and optimizers the grader passes are sent whole, in one pickle (so an optimizer holds
+the model's very parameters). Arguments arrive as copies; after a call the agent reports what
+the call did to each tensor argument (values changed, storage swapped, version counter,
+requires_grad, .grad) and to each model and optimizer, so the grader can replay it on its own.
+
+A module of the notebook's that reaches the grader is *mirrored*: the grader holds copies of
+its parameters, buffers, submodules and modes, kept in step after every call (what changed is
+reported here, what the grader changed is pushed before the next request), while calling it
+runs here. A function of the grader's passed or lent to the notebook is a
+:class:`GraderFunction`: calling it asks the grader over the socket, with autograd linked
+across (:class:`AcrossBackward`).
 
 Nothing here is trusted: a student can replace any of it, and gains nothing by it, because
 every comparison and every message is made in the grader from copies of the values.
@@ -21,42 +28,82 @@ import itertools
 
 import torch
 
-MARK = "@@dlcourse-reply@@"
 NAMESPACE: dict = {}  # the notebook's globals, set by the grader's boot code
 OBJECTS: dict = {}  # handle id -> object the grader holds a handle to
-CALLS: dict = {}  # call id -> (output tensors that require grad, argument tensors that require grad)
+CALLS: dict = {}  # call id -> (output tensors that require grad, the inputs that require grad)
+MIRRORED: dict = {}  # handle id -> [module the grader mirrors, its state when last reported, its structure]
 COUNTER = itertools.count(1)
-EXACT = {list, tuple, dict}
+CONNECTION: list = []  # the grader's connection while serve_socket runs
+RANDOM = RandomState()  # noqa: F821 - from the wire source
+
+
+def module_structure(module) -> list:
+    return [
+        (
+            name,
+            type(sub),
+            tuple(sub._parameters),
+            tuple(sub._buffers),
+            tuple((k, id(v)) for k, v in sub._modules.items()),
+        )
+        for name, sub in module.named_modules()
+    ]
+
+
+def module_tree(module) -> dict:
+    """A module's structure and state, for the grader's mirror of it."""
+    OBJECTS[id(module)] = module
+    return {
+        "key": id(module),
+        "type": type(module).__qualname__,
+        "bases": [f"{c.__module__}:{c.__qualname__}" for c in type(module).__mro__],
+        "training": bool(module.training),
+        "parameters": {k: None if v is None else tensor_entry(v) for k, v in module._parameters.items()},  # noqa: F821
+        "buffers": {k: None if v is None else tensor_entry(v) for k, v in module._buffers.items()},  # noqa: F821
+        "non_persistent": sorted(module._non_persistent_buffers_set),
+        "children": {k: None if v is None else module_tree(v) for k, v in module._modules.items()},
+        "hooks": [len(getattr(module, kind, {})) for kind in HOOK_DICTS],
+    }
 
 
 def handle_of(value) -> dict:
     key = id(value)
     OBJECTS[key] = value
     name = getattr(value, "__qualname__", None) if isinstance(value, type) or callable(value) else None
-    return {
+    entry = {
         HANDLE: key,  # noqa: F821 - from the wire source run before this one
         "type": name or type(value).__qualname__,
         "class": isinstance(value, type),
         "callable": callable(value),
         "module": isinstance(value, torch.nn.Module),
     }
+    if isinstance(value, type):
+        entry["bases"] = [f"{c.__module__}:{c.__qualname__}" for c in value.__mro__]
+        entry["module_class"] = issubclass(value, torch.nn.Module)
+    if isinstance(value, torch.nn.Module):
+        entry["tree"] = module_tree(value)
+        if key not in MIRRORED:  # a module mirrored already is reported as it changes, from its last report
+            MIRRORED[key] = [value, module_before(value), module_structure(value), fingerprint(value)]
+    return entry
 
 
-def encode(value, depth: int = 0):
-    """Copies of plain values and tensors; a handle for anything else."""
+def encode(value, depth: int = 0, leaves: list | None = None):
+    """Copies of plain values and tensors (collected in ``leaves`` when given); a handle for anything else."""
     kind = type(value)
     if depth > 20:
         return handle_of(value)
     if kind in (torch.Tensor, torch.nn.Parameter):
+        if leaves is not None:
+            leaves.append(value)
         return tensor_entry(value)  # noqa: F821
     if kind in PLAIN:  # noqa: F821
         return value
     if isinstance(value, bool | int | float | complex) and kind.__module__ == "numpy":
         return value.item()  # numpy's float64 is a float; a student's own subclass of float is not copied
     if kind in (list, tuple):
-        return kind(encode(item, depth + 1) for item in value)
+        return kind(encode(item, depth + 1, leaves) for item in value)
     if kind is dict and all(type(key) in (str, int) for key in value):
-        return {key: encode(item, depth + 1) for key, item in value.items()}
+        return {key: encode(item, depth + 1, leaves) for key, item in value.items()}
     return handle_of(value)
 
 
@@ -71,33 +118,43 @@ def fresh_tensor(entry: dict) -> torch.Tensor:
     return tensor
 
 
-def decode(value, leaves: list, containers: list, modules: list | None = None):
-    """The grader's arguments as kernel objects; tensors (fresh copies), lists, dicts and modules collected in order."""
-    modules = [] if modules is None else modules
+class Decoded:
+    """What decoding the grader's arguments found, in order: tensors, lists and dicts, objects, handles."""
+
+    def __init__(self, objects: list | None = None):
+        self.leaves: list = []
+        self.containers: list = []
+        self.objects = [] if objects is None else objects  # the grader's models and optimizers
+        self.handles: list = []
+
+
+def decode(value, found: Decoded):
+    """The grader's arguments as kernel objects; tensors are fresh copies."""
     if is_tagged(value, TENSOR):  # noqa: F821
         tensor = fresh_tensor(value)
-        leaves.append(tensor)
+        found.leaves.append(tensor)
         return tensor
     if is_tagged(value, HANDLE):  # noqa: F821
+        found.handles.append(value[HANDLE])  # noqa: F821
         return OBJECTS[value[HANDLE]]  # noqa: F821
     if is_tagged(value, MODULE):  # noqa: F821
-        module = torch.load(io.BytesIO(value[MODULE]), weights_only=False)  # noqa: F821 - the grader's own model
-        modules.append(module)
-        return module
+        return found.objects[value[MODULE]]  # noqa: F821
+    if is_tagged(value, CALLBACK):  # noqa: F821
+        return GraderFunction(value[CALLBACK], value["name"])  # noqa: F821
     if is_tagged(value, GENERATOR):  # noqa: F821
-        items = [decode(item, leaves, containers, modules) for item in value[GENERATOR]]  # noqa: F821
+        items = [decode(item, found) for item in value[GENERATOR]]  # noqa: F821
         return (item for item in items)
     if type(value) is tuple:
-        return tuple(decode(item, leaves, containers, modules) for item in value)
+        return tuple(decode(item, found) for item in value)
     if type(value) is list:
         container: list = []
-        containers.append(container)
-        container.extend(decode(item, leaves, containers, modules) for item in value)
+        found.containers.append(container)
+        container.extend(decode(item, found) for item in value)
         return container
     if type(value) is dict:
         container: dict = {}
-        containers.append(container)
-        container.update((key, decode(item, leaves, containers, modules)) for key, item in value.items())
+        found.containers.append(container)
+        container.update((key, decode(item, found)) for key, item in value.items())
         return container
     return value
 
@@ -107,55 +164,30 @@ def shallow(container) -> list:
     return [(key, id(item)) for key, item in items]
 
 
-def encode_referring(value, leaves: list, containers: list, modules: list):
+def encode_referring(value, found: Decoded):
     """Like encode, with the call's own arguments (tensors, lists, dicts, models) written as references."""
-    for tag, arguments in ((LEAF, leaves), (CONTAINER, containers), (MODEL, modules)):  # noqa: F821
+    for tag, arguments in ((LEAF, found.leaves), (CONTAINER, found.containers), (MODEL, found.objects)):  # noqa: F821
         for index, argument in enumerate(arguments):
             if value is argument:
                 return {tag: index}
     if type(value) in (list, tuple):
-        return type(value)(encode_referring(item, leaves, containers, modules) for item in value)
+        return type(value)(encode_referring(item, found) for item in value)
     if type(value) is dict and all(type(key) in (str, int) for key in value):
-        return {key: encode_referring(item, leaves, containers, modules) for key, item in value.items()}
+        return {key: encode_referring(item, found) for key, item in value.items()}
     return encode(value)
 
 
-def container_changes(leaves: list, containers: list, modules: list, before: list) -> list:
+def container_changes(found: Decoded, before: list) -> list:
     """For each list or dict argument: None, or its new contents when the call changed it."""
     changes = []
-    for container, items in zip(containers, before, strict=True):
+    for container, items in zip(found.containers, before, strict=True):
         if shallow(container) == items:
             changes.append(None)
         else:
             items = container.items() if isinstance(container, dict) else enumerate(container)
-            contents = {key: encode_referring(item, leaves, containers, modules) for key, item in items}
+            contents = {key: encode_referring(item, found) for key, item in items}
             changes.append(contents if isinstance(container, dict) else list(contents.values()))
     return changes
-
-
-def memory_of(tensor) -> int:
-    return 0 if tensor.device.type == "meta" else tensor.untyped_storage().data_ptr()
-
-
-def tensor_before(tensor) -> tuple:
-    grad = tensor.grad
-    return tensor.detach().clone(), tensor._version, memory_of(tensor), None if grad is None else memory_of(grad)
-
-
-def tensor_after(tensor, before: tuple) -> dict:
-    """What a call did to one tensor: values, storage, version counter, requires_grad, .grad."""
-    values, version, memory, grad_memory = before
-    same = tensor.shape == values.shape and tensor.dtype == values.dtype and tensor.device == values.device
-    changed = not same or (tensor.device.type != "meta" and not torch.equal(tensor.detach(), values))
-    grad = tensor.grad
-    return {
-        "values": tensor.detach().clone() if changed else None,
-        "swapped": memory_of(tensor) != memory,
-        "version": tensor._version - version,
-        "requires_grad": bool(tensor.requires_grad),
-        "grad": None if grad is None else grad.detach().clone(),
-        "grad_swapped": grad is not None and grad_memory is not None and memory_of(grad) != grad_memory,
-    }
 
 
 HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
@@ -169,7 +201,7 @@ def module_tensors_named(module) -> list:
 
 
 def module_before(module) -> list:
-    return [(kind, name, tensor, tensor_before(tensor)) for kind, name, tensor in module_tensors_named(module)]
+    return [(kind, name, tensor, tensor_before(tensor)) for kind, name, tensor in module_tensors_named(module)]  # noqa: F821
 
 
 def module_after(module, before: list) -> dict:
@@ -183,37 +215,119 @@ def module_after(module, before: list) -> dict:
         elif now is not tensor:
             tensors.append((kind, name, {"replaced": now.detach().clone(), "requires_grad": bool(now.requires_grad)}))
         else:
-            tensors.append((kind, name, tensor_after(tensor, state)))
+            tensors.append((kind, name, tensor_after(tensor, state)))  # noqa: F821
     return {
         "modes": [bool(sub.training) for sub in module.modules()],
         "hooks": [[len(getattr(sub, kind, {})) for kind in HOOK_DICTS] for sub in module.modules()],
         "tensors": tensors,
+        "attributes": [plain_attributes(sub) for sub in module.modules()],
     }
+
+
+def is_plain_data(value, depth: int = 0) -> bool:
+    if type(value) in PLAIN:  # noqa: F821
+        return True
+    if type(value) in (list, tuple) and depth < 5:
+        return all(is_plain_data(item, depth + 1) for item in value)
+    if type(value) is dict and depth < 5:
+        return all(type(key) is str and is_plain_data(item, depth + 1) for key, item in value.items())
+    return False
+
+
+def plain_attributes(module) -> dict:
+    """A module's public attributes that are plain data (a recorder's list of calls, say)."""
+    return {k: v for k, v in vars(module).items() if not k.startswith("_") and k != "training" and is_plain_data(v)}
+
+
+def optimizer_parameters(optimizer) -> list:
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def object_before(value):
+    if isinstance(value, torch.nn.Module):
+        return module_before(value)
+    if isinstance(value, torch.optim.Optimizer):
+        return [tensor_before(p) for p in optimizer_parameters(value)]  # noqa: F821
+    return None
+
+
+def object_after(value, before) -> dict | None:
+    """What a call did to one of the grader's models (see module_after) or optimizers (its new state_dict, and
+    what happened to each parameter it steps)."""
+    if isinstance(value, torch.nn.Module):
+        return module_after(value, before)
+    if isinstance(value, torch.optim.Optimizer):
+        parameters = [tensor_after(p, state) for p, state in zip(optimizer_parameters(value), before, strict=True)]  # noqa: F821
+        return {"optimizer": encode(value.state_dict()), "parameters": parameters}
+    return None
+
+
+def fingerprint(module) -> tuple:
+    """What a module's report depends on besides its tensors' values: cheap to take after every call."""
+    tensors = [
+        (id(t), t._version, memory_of(t), t.requires_grad, None if t.grad is None else (id(t.grad), t.grad._version))  # noqa: F821
+        for _, _, t in module_tensors_named(module)
+    ]
+    hooks = [[len(getattr(sub, kind, {})) for kind in HOOK_DICTS] for sub in module.modules()]
+    return tensors, [sub.training for sub in module.modules()], hooks
+
+
+def unchanged(module, before: list, mark: tuple) -> bool:
+    return fingerprint(module) == mark and all(
+        state[0].shape == tensor.shape and torch.equal(state[0], tensor.detach()) for _, _, tensor, state in before
+    )
+
+
+def mirror_reports() -> dict:
+    """What changed in each mirrored module since it was last reported (its whole tree when its structure did);
+    modules that did not change are left out."""
+    reports = {}
+    for key, record in MIRRORED.items():
+        module, before, structure, mark = record
+        now = module_structure(module)
+        if now != structure:
+            reports[key] = {"tree": module_tree(module)}
+        elif unchanged(module, before, mark):
+            continue
+        else:
+            reports[key] = module_after(module, before)
+        record[1:] = [module_before(module), now, fingerprint(module)]
+    return reports
+
+
+def apply_push(pushed: dict) -> None:
+    """The grader changed its mirror of a module (mode, values, requires_grad, .grad): do the same here."""
+    for key, state in pushed.items():
+        record = MIRRORED.get(key)
+        if record is None:
+            continue
+        module = record[0]
+        for sub, training in zip(module.modules(), state["modes"], strict=False):
+            sub.training = training
+        for kind, name, entry in state["tensors"]:
+            owner_name, _, attribute = name.rpartition(".")
+            owner = module.get_submodule(owner_name)
+            tensor = (owner._parameters if kind == "parameter" else owner._buffers).get(attribute)
+            if tensor is None:
+                continue
+            values = entry[TENSOR]  # noqa: F821
+            if values.shape == tensor.shape and values.dtype == tensor.dtype:
+                if not torch.equal(values, tensor.detach()):
+                    with torch.no_grad():
+                        tensor.copy_(values)
+            else:
+                tensor.data = values.clone()
+            if tensor.is_leaf and tensor.requires_grad != entry["grad"]:
+                tensor.requires_grad_(entry["grad"])
+            if tensor.is_leaf:
+                tensor.grad = None if entry["dot_grad"] is None else entry["dot_grad"].clone()
+        record[1:] = [module_before(module), module_structure(module), fingerprint(module)]
 
 
 def global_hooks() -> list:
     from torch.nn.modules import module as module_globals
 
     return [len(getattr(module_globals, kind)) for kind in GLOBAL_HOOKS]
-
-
-def before_call(leaves: list, containers: list) -> tuple:
-    return [tensor_before(leaf) for leaf in leaves], [shallow(container) for container in containers]
-
-
-def after_call(leaves: list, before: list) -> list:
-    """What the call did to each tensor argument."""
-    return [tensor_after(leaf, state) for leaf, state in zip(leaves, before, strict=True)]
-
-
-def tensors_in(value) -> list:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if type(value) in (list, tuple):
-        return [tensor for item in value for tensor in tensors_in(item)]
-    if type(value) is dict and all(type(key) in (str, int) for key in value):
-        return [tensor for item in value.values() for tensor in tensors_in(item)]
-    return []
 
 
 def resolve(qualified: str):
@@ -234,9 +348,23 @@ def resolve(qualified: str):
     return value
 
 
+RESOLVED: dict = {}  # qualified name -> library function (or None), resolved once
+
+
+def resolved(qualified: str):
+    if qualified not in RESOLVED:
+        RESOLVED[qualified] = resolve(qualified)
+    return RESOLVED[qualified]
+
+
 def run_watched(function, args, kwargs, forbid: dict, simulate_gpu: bool) -> tuple:
     """(result, forbidden names called, simulated-GPU violations); exceptions propagate."""
-    functions = {value: name for qualified, name in forbid.items() if (value := resolve(qualified)) is not None}
+    functions = {value: name for qualified, name in forbid.items() if (value := resolved(qualified)) is not None}
+    if not functions:  # nothing to watch: no profile function, which would slow every call the answer makes
+        if simulate_gpu:
+            result, violations = run_on_simulated_gpu(function, *args, **kwargs)  # noqa: F821
+            return result, [], violations
+        return function(*args, **kwargs), [], []
     with forbidden_calls(functions) as called:  # noqa: F821 - from the forbidden-calls source
         if simulate_gpu:
             result, violations = run_on_simulated_gpu(function, *args, **kwargs)  # noqa: F821
@@ -245,55 +373,124 @@ def run_watched(function, args, kwargs, forbid: dict, simulate_gpu: bool) -> tup
     return result, list(called), violations
 
 
-def call(request: dict) -> dict:
-    leaves: list = []
-    containers: list = []
-    modules: list = []
-    function = OBJECTS[request["target"]]
-    args = decode(request["args"], leaves, containers, modules)
-    kwargs = decode(request["kwargs"], leaves, containers, modules)
-    tensors, items = before_call(leaves, containers)
-    models = [module_before(module) for module in modules]
-    hooks = global_hooks()
-    reply: dict = {"called": [], "violations": []}
-    saved = {name: NAMESPACE.get(name, NAMESPACE) for name in request.get("lend", {})}
-    try:
-        for name, qualified in request.get("lend", {}).items():
-            bind({"name": name, "qualified": qualified})
-        result, reply["called"], reply["violations"] = run_watched(
-            function, args, kwargs, request.get("forbid", {}), request.get("simulate_gpu", False)
-        )
-    except Exception as error:  # noqa: BLE001 - the grader decides what an error means
-        reply["error"] = error_entry(error)  # noqa: F821
-    else:
-        reply.update(result=encode_referring(result, leaves, containers, modules), call=None)
-    finally:
-        for name, value in saved.items():
+class lent_names:
+    """Bind the names the grader lends for one call (a library function or a function of the grader's), then
+    restore the notebook's own bindings."""
+
+    def __init__(self, lend: dict):
+        self.lend = lend
+
+    def __enter__(self):
+        self.saved = {name: NAMESPACE.get(name, NAMESPACE) for name in self.lend}
+        for name, spec in self.lend.items():
+            bind({"name": name, **spec})
+
+    def __exit__(self, *exc):
+        for name, value in self.saved.items():
             LENT.discard(LENT_NAMES.pop(name, None))  # noqa: F821
             if value is NAMESPACE:
                 NAMESPACE.pop(name, None)
             else:
                 NAMESPACE[name] = value
-    reply["args"] = after_call(leaves, tensors)
-    reply["containers"] = container_changes(leaves, containers, modules, items)
-    reply["modules"] = [module_after(module, state) for module, state in zip(modules, models, strict=True)]
+
+
+def modules_involved(target_key, found: Decoded) -> list:
+    """([reference, module]) for the mirrored modules and the grader's models a call reaches."""
+    involved, seen = [], set()
+    for key in [target_key, *found.handles]:
+        if key in MIRRORED and key not in seen:
+            seen.add(key)
+            involved.append(({"handle": key}, MIRRORED[key][0]))
+    for index, value in enumerate(found.objects):
+        if isinstance(value, torch.nn.Module):
+            involved.append(({"model": index}, value))
+    return involved
+
+
+def call(request: dict) -> dict:
+    target = OBJECTS[request["target"]]
+    function = getattr(target, request["method"]) if request.get("method") else target
+    objects = load_objects(request.get("objects"), request.get("proxies"))
+    for index, grads in (request.get("grads") or {}).items():
+        for name, grad in grads.items():
+            parameter_of(objects[index], name).grad = grad.clone()
+    found = Decoded(objects)
+    args = decode(request["args"], found)
+    kwargs = decode(request["kwargs"], found)
+    tensors = [tensor_before(leaf) for leaf in found.leaves]  # noqa: F821
+    items = [shallow(container) for container in found.containers]
+    states = [object_before(value) for value in objects]
+    hooks = global_hooks()
+    reply: dict = {"called": [], "violations": []}
+    RANDOM.incoming(request.get("rng"))
+    try:
+        with lent_names(request.get("lend", {})), torch.set_grad_enabled(request.get("grad_enabled", True)):
+            result, reply["called"], reply["violations"] = run_watched(
+                function, args, kwargs, request.get("forbid", {}), request.get("simulate_gpu", False)
+            )
+    except Exception as error:  # noqa: BLE001 - the grader decides what an error means
+        reply["error"] = error_entry(error)  # noqa: F821
+    else:
+        reply.update(result=encode_referring(result, found), call=None)
+    reply["args"] = [tensor_after(leaf, state) for leaf, state in zip(found.leaves, tensors, strict=True)]  # noqa: F821
+    reply["containers"] = container_changes(found, items)
+    reply["objects"] = [object_after(value, state) for value, state in zip(objects, states, strict=True)]
     reply["global_hooks"] = [now - then for now, then in zip(global_hooks(), hooks, strict=True)]
+    reply["rng"] = RANDOM.outgoing()
     if "error" in reply:
         return reply
-    outputs = [t for t in tensors_in(result) if t.requires_grad and not any(t is leaf for leaf in leaves)]
+    outputs = [t for t in tensors_in(result) if t.requires_grad and not any(t is leaf for leaf in found.leaves)]  # noqa: F821
     if outputs:
+        inputs = [leaf for leaf in found.leaves if leaf.requires_grad]
+        reply["parameters"] = []
+        for reference, module in modules_involved(request["target"], found):
+            for name, parameter in module.named_parameters():
+                if parameter.requires_grad:
+                    inputs.append(parameter)
+                    reply["parameters"].append((reference, name))
         reply["call"] = next(COUNTER)
-        CALLS[reply["call"]] = (outputs, [leaf for leaf in leaves if leaf.requires_grad])
+        CALLS[reply["call"]] = (outputs, inputs)
     return reply
+
+
+def parameter_of(value, name: str):
+    """A model's parameter by name, or an optimizer's by "group/position"."""
+    if isinstance(value, torch.optim.Optimizer):
+        group, position = map(int, name.split("/"))
+        return value.param_groups[group]["params"][position]
+    return value.get_parameter(name)
+
+
+def load_objects(data, proxies: dict | None = None) -> list:
+    """The grader's models and optimizers of one call; a model whose class the kernel cannot import (the grader's
+    own cell, say) is a :class:`GraderModule`."""
+    objects = torch.load(io.BytesIO(data), weights_only=False) if data else []  # the grader's own objects
+    for index, spec in (proxies or {}).items():
+        objects[index] = grader_module(spec)
+    return objects
+
+
+def calls(request: dict) -> dict:
+    """Many calls of one function in one request (see call): one reply each, in order."""
+    common = {key: value for key, value in request.items() if key not in ("op", "calls", "rng")}
+    RANDOM.incoming(request.get("rng"))  # once: each call goes on from where the one before left the generator
+    return {"replies": [call({**common, **one}) for one in request["calls"]]}
+
+
+def simulate_module(request: dict) -> dict:
+    """Build a module of the notebook's class on a simulated GPU and run it (see devices.module_on_simulated_gpu)."""
+    found = Decoded()
+    args, kwargs, x = decode(request["args"], found), decode(request["kwargs"], found), decode(request["x"], found)
+    with lent_names(request.get("lend", {})):
+        violations, outputs, tensors = module_on_simulated_gpu(  # noqa: F821
+            OBJECTS[request["target"]], args, kwargs, x, request["modes"]
+        )
+    return {"violations": violations, "outputs": outputs, "tensors": tensors}
 
 
 def backward(request: dict) -> dict:
     outputs, inputs = CALLS[request["call"]]
-    for leaf in inputs:
-        leaf.grad = None
-    pairs = [(output, grad) for output, grad in zip(outputs, request["grads"], strict=True) if grad is not None]
-    torch.autograd.backward([output for output, _ in pairs], [grad for _, grad in pairs], retain_graph=True)
-    return {"grads": [None if leaf.grad is None else leaf.grad.detach().clone() for leaf in inputs]}
+    return {"grads": gradients_of(outputs, inputs, request["grads"])}  # noqa: F821
 
 
 def lookup(request: dict) -> dict:
@@ -310,7 +507,7 @@ LENT_NAMES: dict = {}  # name in the notebook -> the code object of what the gra
 
 
 def bind(request: dict) -> dict:
-    """Bind a name in the notebook: to an object by handle, or to a library function the grader lends."""
+    """Bind a name in the notebook: to an object by handle, or to a function the grader lends."""
     name = request["name"]
     code = LENT_NAMES.pop(name, None)
     if code is not None:
@@ -323,6 +520,8 @@ def bind(request: dict) -> dict:
         if code is not None:
             LENT_NAMES[name] = code
             LENT.add(code)  # noqa: F821
+    elif "callback" in request:
+        value = GraderFunction(request["callback"], request.get("label", name))
     elif "handle" in request:
         value = OBJECTS[request["handle"]]
     else:
@@ -335,41 +534,157 @@ def bind(request: dict) -> dict:
 def release(request: dict) -> dict:
     for key in request["handles"]:
         OBJECTS.pop(key, None)
+        MIRRORED.pop(key, None)
     CALLS.clear()
     return {}
 
 
 OPERATIONS = {
     "call": call,
+    "calls": calls,
     "backward": backward,
     "lookup": lookup,
     "getattr": get_attribute,
     "bind": bind,
     "release": release,
+    "simulate_module": simulate_module,
 }
 
 
 def answer(request: dict) -> dict:
     try:
-        return OPERATIONS[request["op"]](request)
+        for key in request.get("released", ()):
+            OBJECTS.pop(key, None)
+            MIRRORED.pop(key, None)
+        apply_push(request.get("push", {}))
+        reply = OPERATIONS[request["op"]](request)
     except Exception as error:  # noqa: BLE001
-        return {"error": error_entry(error)}  # noqa: F821
+        reply = {"error": error_entry(error)}  # noqa: F821
+    if MIRRORED and request["op"] in ("call", "calls", "backward", "simulate_module"):
+        reply["mirrors"] = mirror_reports()
+    return reply
+
+
+# ---------------------------------------------------------------- the grader's functions, called back
+
+
+class GraderFunction:
+    """A function of the grader's, passed or lent to the notebook: each call asks the grader."""
+
+    def __init__(self, key: int, name: str):
+        self.key, self.__name__, self.__qualname__ = key, name, name
+
+    def __call__(self, *args, **kwargs):
+        return call_grader(self.key, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<function {self.__name__}>"
+
+
+class GraderModule(torch.nn.Module):
+    """A model of the grader's whose class stays there: its parameters and buffers are copies here (under the
+    same names, in plain submodules), and calling it asks the grader, which runs its own model in this one's
+    modes; gradients reach these parameters through the link."""
+
+    def __init__(self, key: int, name: str):
+        super().__init__()
+        self.grader_key, self.grader_name = key, name
+
+    def forward(self, *args, **kwargs):
+        parameters = [p for p in self.parameters() if p.requires_grad]
+        modes = [bool(sub.training) for sub in self.modules()]
+        return call_grader(self.grader_key, args, kwargs, parameters, modes)
+
+    def extra_repr(self) -> str:
+        return f"the grader's {self.grader_name}"
+
+
+def grader_module(spec: dict, root: bool = True) -> torch.nn.Module:
+    module = GraderModule(spec["callback"], spec["type"]) if root else torch.nn.Module()
+    module.training = spec["training"]
+    for name, entry in spec["parameters"].items():
+        module.register_parameter(name, None if entry is None else torch.nn.Parameter(fresh_tensor(entry)))
+    for name, entry in spec["buffers"].items():
+        module.register_buffer(name, None if entry is None else fresh_tensor(entry))
+    for name, child in spec["children"].items():
+        module.add_module(name, None if child is None else grader_module(child, root=False))
+    return module
+
+
+LENT.add(GraderFunction.__call__.__code__)  # noqa: F821 - what a function of the grader's does is not the notebook's
+
+
+def receive_frame():
+    connection = CONNECTION[-1]
+    return from_bytes(receive_exactly(connection, int.from_bytes(receive_exactly(connection, 8), "big")))  # noqa: F821
+
+
+def ask_grader(message: dict):
+    """Send a request to the grader and answer what it asks meanwhile, until its answer comes."""
+    if not CONNECTION:
+        raise RuntimeError("a function of the grader's can only be called while the grader calls the notebook")
+    send_frame(CONNECTION[-1], {"callback": message})  # noqa: F821
+    while True:
+        frame = receive_frame()
+        if "op" in frame:
+            send_frame(CONNECTION[-1], answer(frame))  # noqa: F821
+            continue
+        return frame["answer"]
+
+
+def grader_error(entry: dict) -> Exception:
+    import builtins
+
+    kind = getattr(builtins, entry[ERROR], None)  # noqa: F821
+    if isinstance(kind, type) and issubclass(kind, Exception):
+        return kind(entry["message"])
+    return type(entry[ERROR], (Exception,), {})(entry["message"])  # noqa: F821
+
+
+def ask_backward(call_id: int):
+    def backward(grads: list) -> list:
+        reply = ask_grader({"op": "backward", "call": call_id, "grads": grads})
+        if "error" in reply:
+            raise grader_error(reply["error"])
+        return reply["grads"]
+
+    return backward
+
+
+def call_grader(key: int, args: tuple, kwargs: dict, parameters: list = (), modes: list | None = None):
+    """Call the grader's function ``key`` on copies; replay what it did to the tensors; link its result's graph
+    (to ``parameters`` too: a :class:`GraderModule`'s, whose ``modes`` the grader's model takes)."""
+    simulation = SIMULATIONS[-1] if SIMULATIONS else None  # noqa: F821 - from the devices source
+    with torch._C.DisableTorchFunction():
+        leaves: list = []
+        message = {
+            "op": "call",
+            "target": key,
+            "args": encode(args, leaves=leaves),
+            "kwargs": encode(kwargs, leaves=leaves),
+            "grad_enabled": torch.is_grad_enabled(),
+            "rng": RANDOM.outgoing(),
+            "modes": modes,
+        }
+        reply = ask_grader(message)
+        RANDOM.incoming(reply.get("rng"))
+        for leaf, state in zip(leaves, reply.get("args", []), strict=False):
+            replay(leaf, state)  # noqa: F821
+        if "error" in reply:
+            raise grader_error(reply["error"])
+        result = decode(reply["result"], Decoded())
+        if reply.get("call"):
+            inputs = [leaf for leaf in leaves if leaf.requires_grad] + list(parameters)
+            result = linked(ask_backward(reply["call"]), reply["result"], result, inputs)  # noqa: F821
+    if simulation is not None and any(simulation.kind_of(leaf) == "gpu" for leaf in leaves):
+        for tensor in tensors_in(result):  # noqa: F821 - a function of the grader's computes on its inputs' device
+            simulation.mark(tensor, "gpu")
+    return result
 
 
 def serve(text: str) -> None:
     """Answer one request with one line on stdout."""
     print(MARK + dumps(answer(loads(text))), flush=True)  # noqa: F821
-
-
-def receive_exactly(connection, size: int) -> bytes:
-    chunks = []
-    while size:
-        chunk = connection.recv(min(size, 1 << 20))
-        if not chunk:
-            raise ConnectionError("closed")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
 
 
 def serve_socket(path: str) -> None:
@@ -388,17 +703,27 @@ def serve_socket(path: str) -> None:
     finally:
         server.close()
         os.unlink(path)
+    OBJECTS.clear()  # whatever an earlier hidden part left (one cut off did not say it ended)
+    MIRRORED.clear()
+    CALLS.clear()
+    RANDOM.agreed = None
     with connection:
         connection.settimeout(None)
-        while True:
-            try:
-                request = from_bytes(receive_exactly(connection, int.from_bytes(receive_exactly(connection, 8), "big")))  # noqa: F821
-            except (ConnectionError, OSError):
-                return
-            if request.get("op") == "end":
-                return
-            reply = to_bytes(answer(request))  # noqa: F821
-            connection.sendall(len(reply).to_bytes(8, "big") + reply)
+        CONNECTION.append(connection)
+        try:
+            while True:
+                try:
+                    request = receive_frame()
+                except (ConnectionError, OSError):
+                    return
+                if request.get("op") == "end":  # the hidden part is over: nothing of it is kept
+                    OBJECTS.clear()
+                    MIRRORED.clear()
+                    CALLS.clear()
+                    return
+                send_frame(connection, answer(request))  # noqa: F821
+        finally:
+            CONNECTION.remove(connection)
 
 
 def serve_file(request_path: str, reply_path: str) -> None:
@@ -407,4 +732,4 @@ def serve_file(request_path: str, reply_path: str) -> None:
         reply = answer(from_bytes(handle.read()))  # noqa: F821
     with open(reply_path, "wb") as handle:
         handle.write(to_bytes(reply))  # noqa: F821
-    print(MARK, flush=True)
+    print(MARK, flush=True)  # noqa: F821

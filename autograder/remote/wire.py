@@ -1,9 +1,11 @@
 """What crosses between the grader and a student's kernel, and how it is written.
 
 A message is a tree of plain values (None, bool, int, float, complex, str, bytes, lists,
-tuples, dicts), ``torch.device``, ``torch.dtype``, ``torch.Size`` and plain tensors, saved
-with ``torch.save`` and read back with ``torch.load(weights_only=True)``, PyTorch's loader
-that builds only those types: nothing a student's kernel sends can run code in the grader.
+tuples, dicts), ``torch.device``, ``torch.dtype``, ``torch.Size`` and plain tensors. Its plain
+part is pickled with no class or function in it and read back by an unpickler that refuses
+every name; the rest is saved with ``torch.save`` and read back with
+``torch.load(weights_only=True)``, PyTorch's loader that builds only those types: nothing a
+student's kernel sends can run code in the grader.
 Inside the tree, two tagged dicts stand for what cannot be copied:
 
 - ``{TENSOR: t, "grad": bool, "parameter": bool, "dot_grad": g}``: a tensor (detached),
@@ -11,7 +13,19 @@ Inside the tree, two tagged dicts stand for what cannot be copied:
 - ``{HANDLE: id, "type": name, "callable": bool, "module": bool}``: an object that stays in
   the kernel (a student's function, class, module instance), reached by its id;
 - ``{LEAF: n}``, ``{CONTAINER: n}``, ``{MODEL: n}``: in a call's result, or in what it did to
-  a list or dict argument, the n-th tensor (list or dict, model) argument itself.
+  a list or dict argument, the n-th tensor (list or dict, model) argument itself;
+- ``{CALLBACK: id, "name": name}``: a function of the grader's passed or lent to the notebook;
+  the kernel calls it back over the socket, and the grader answers with its result.
+
+On the socket a message travels as a frame (its length in 8 bytes, then its bytes). Either side
+may ask the other while it answers (a callback inside a call, a call inside a callback), so
+a frame from the kernel is an answer or ``{"callback": request}``, and one from the grader a
+request (it has ``"op"``) or ``{"answer": reply}``.
+
+What a call did to the tensors it was given (values written in place, storage swapped, version
+counter, requires_grad, ``.grad``) is reported with :func:`tensor_after` and replayed on the
+other side's tensors with :func:`replay`; outputs computed on one side are linked to the other
+side's inputs by :class:`AcrossBackward`, whose backward pass asks the side that computed them.
 
 This file runs on both sides: the grader imports it, and :mod:`autograder.remote.client`
 sends its source to the kernel, which needs nothing of the grader installed.
@@ -21,10 +35,12 @@ from __future__ import annotations
 
 import base64
 import io
+import pickle
 import warnings
 
 import torch
 
+MARK = "@@dlcourse-reply@@"  # starts the agent's answer on the kernel's stdout (when not over the socket)
 TENSOR = "__dlcourse_tensor__"
 HANDLE = "__dlcourse_handle__"
 ERROR = "__dlcourse_error__"
@@ -33,20 +49,71 @@ CONTAINER = "__dlcourse_container__"  # the n-th list or dict argument of the ca
 MODULE = "__dlcourse_module__"  # a model of the grader's, as bytes of torch.save (grader to kernel only)
 MODEL = "__dlcourse_model__"  # in a reply: the n-th model argument of the call
 GENERATOR = "__dlcourse_generator__"  # a generator argument, as the list of what it yields
+CALLBACK = "__dlcourse_callback__"  # a function of the grader's, called back from the kernel
 PLAIN = (type(None), bool, int, float, complex, str, bytes, torch.device, torch.dtype, torch.Size)
 
 
+REF = "__dlcourse_ref__"  # in a message's plain part: the n-th of its tensors (devices, dtypes, sizes, complex)
+
+
 def to_bytes(message) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(message, buffer)
-    return buffer.getvalue()
+    """A message as bytes: its plain part pickled without a single class or function (Python's fast C
+    unpickler then builds nothing else), and its tensors, devices, dtypes, sizes and complex numbers, if any,
+    saved apart with ``torch.save``."""
+    special: list = []
+    plain = pickle.dumps(without_special(message, special), protocol=5)
+    tail = b""
+    if special:
+        buffer = io.BytesIO()
+        torch.save(special, buffer)
+        tail = buffer.getvalue()
+    return len(plain).to_bytes(8, "big") + plain + tail
+
+
+def without_special(value, special: list):
+    if type(value) in (dict, list, tuple):
+        items = value.items() if type(value) is dict else enumerate(value)
+        converted = [(key, without_special(item, special)) for key, item in items]
+        if type(value) is dict:
+            return dict(converted)
+        return type(value)(item for _, item in converted)
+    if type(value) in (type(None), bool, int, float, str, bytes):
+        return value
+    special.append(value)
+    return {REF: len(special) - 1}
+
+
+class PlainUnpickler(pickle.Unpickler):
+    """Builds only what pickle builds without looking up a name: None, bools, numbers, strings, bytes, lists,
+    tuples and dicts."""
+
+    def find_class(self, module: str, name: str):
+        raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
+
+
+def with_special(value, special: list):
+    if type(value) is dict:
+        if len(value) == 1 and REF in value and type(value[REF]) is int and 0 <= value[REF] < len(special):
+            return special[value[REF]]
+        return {key: with_special(item, special) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(with_special(item, special) for item in value)
+    return value
 
 
 def from_bytes(data: bytes):
-    """A message written by :func:`to_bytes`; only plain values and tensors are built."""
+    """A message written by :func:`to_bytes`; only plain values and tensors are built (tensors, devices, dtypes
+    and sizes by PyTorch's ``weights_only`` loader)."""
+    size = int.from_bytes(data[:8], "big")
+    plain = PlainUnpickler(io.BytesIO(data[8 : 8 + size])).load()
+    if len(data) == 8 + size:
+        return plain
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a forged message's pickle protocol, say
-        return torch.load(io.BytesIO(data), weights_only=True)
+        special = torch.load(io.BytesIO(data[8 + size :]), weights_only=True)
+    if type(special) is not list:
+        raise pickle.UnpicklingError("not a message")
+    return with_special(plain, special)
 
 
 def dumps(message) -> str:
@@ -75,3 +142,169 @@ def is_tagged(value, tag: str) -> bool:
 
 def error_entry(error: BaseException) -> dict:
     return {ERROR: type(error).__name__, "message": str(error)[:2000]}
+
+
+def send_frame(connection, message) -> None:
+    data = to_bytes(message)
+    connection.sendall(len(data).to_bytes(8, "big") + data)
+
+
+def receive_exactly(connection, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = connection.recv(min(size, 1 << 20))
+        if not chunk:
+            raise ConnectionError("the other side closed the connection")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def memory_of(tensor) -> int:
+    return 0 if tensor.device.type == "meta" else tensor.untyped_storage().data_ptr()
+
+
+def tensor_before(tensor) -> tuple:
+    grad = tensor.grad if tensor.is_leaf else None
+    return tensor.detach().clone(), tensor._version, memory_of(tensor), None if grad is None else memory_of(grad)
+
+
+def tensor_after(tensor, before: tuple) -> dict:
+    """What a call did to one tensor: values, storage, version counter, requires_grad, .grad."""
+    values, version, memory, grad_memory = before
+    same = tensor.shape == values.shape and tensor.dtype == values.dtype and tensor.device == values.device
+    changed = not same or (tensor.device.type != "meta" and not torch.equal(tensor.detach(), values))
+    grad = tensor.grad if tensor.is_leaf else None
+    return {
+        "values": tensor.detach().clone() if changed else None,
+        "swapped": memory_of(tensor) != memory,
+        "version": tensor._version - version,
+        "requires_grad": bool(tensor.requires_grad),
+        "grad": None if grad is None else grad.detach().clone(),
+        "grad_swapped": grad is not None and grad_memory is not None and memory_of(grad) != grad_memory,
+    }
+
+
+def replay(leaf: torch.Tensor, state: dict) -> None:
+    """Do to this side's tensor what the other side's call did to its copy."""
+    if state["values"] is not None or state["version"]:
+        values = leaf.detach() if state["values"] is None else state["values"].to(leaf.device)
+        if state["swapped"] or values.shape != leaf.shape or values.dtype != leaf.dtype:
+            leaf.data = values
+        else:
+            with torch.no_grad():
+                leaf.copy_(values)
+    if leaf.is_leaf and state["requires_grad"] != leaf.requires_grad:
+        leaf.requires_grad_(state["requires_grad"])
+    if not leaf.is_leaf:
+        return
+    grad = state["grad"]
+    if grad is None:
+        leaf.grad = None
+    elif leaf.grad is None or state["grad_swapped"] or leaf.grad.shape != grad.shape or leaf.grad.dtype != grad.dtype:
+        leaf.grad = grad.to(leaf.device)
+    elif not torch.equal(leaf.grad, grad.to(leaf.grad.device)):
+        leaf.grad.copy_(grad)
+
+
+def tensors_in(value) -> list:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if type(value) in (list, tuple):
+        return [tensor for item in value for tensor in tensors_in(item)]
+    if type(value) is dict and all(type(key) in (str, int) for key in value):
+        return [tensor for item in value.values() for tensor in tensors_in(item)]
+    return []
+
+
+class Link:
+    """Outputs computed on the other side, and ``backward(grads) -> input grads``, which asks there."""
+
+    def __init__(self, backward, outputs: list):
+        self.backward, self.outputs = backward, outputs
+
+
+class AcrossBackward(torch.autograd.Function):
+    """Outputs computed on the other side; their backward pass runs there and returns the inputs' gradients."""
+
+    @staticmethod
+    def forward(ctx, link: Link, anchor: torch.Tensor, *inputs: torch.Tensor):
+        ctx.link = link
+        return tuple(output.clone() for output in link.outputs)
+
+    @staticmethod
+    def backward(ctx, *grads: torch.Tensor):
+        return (None, None, *ctx.link.backward([grad.detach() for grad in grads]))
+
+
+def needing_grad(entry, value):
+    """The tensors of a received value that the other side sent requiring grad, in its order."""
+    if is_tagged(entry, TENSOR):
+        if entry["grad"]:
+            yield value
+    elif type(entry) in (list, tuple):
+        for item, received in zip(entry, value, strict=True):
+            yield from needing_grad(item, received)
+    elif type(entry) is dict and not any(is_tagged(entry, tag) for tag in (HANDLE, LEAF, CONTAINER, MODEL, CALLBACK)):
+        for key, item in entry.items():
+            yield from needing_grad(item, value[key])
+
+
+def substitute(value, replaced: dict):
+    if isinstance(value, torch.Tensor):
+        return replaced.get(id(value), value)
+    if type(value) in (list, tuple):
+        return type(value)(substitute(item, replaced) for item in value)
+    if type(value) is dict:
+        return {key: substitute(item, replaced) for key, item in value.items()}
+    return value
+
+
+def linked(backward, entry, result, inputs: list):
+    """``result`` with its tensors that require grad made outputs of one :class:`AcrossBackward`."""
+    needing = list(needing_grad(entry, result))
+    anchor = torch.zeros((), requires_grad=True)  # so the outputs require grad even when no input does
+    outputs = iter(AcrossBackward.apply(Link(backward, needing), anchor, *inputs))
+    replaced = {id(tensor): next(outputs) for tensor in needing}
+    return substitute(result, replaced)
+
+
+def gradients_of(outputs: list, inputs: list, grads: list) -> list:
+    """The inputs' gradients for upstream ``grads`` of ``outputs`` (None where unused); .grad left alone."""
+    pairs = [(output, grad) for output, grad in zip(outputs, grads, strict=True) if grad is not None]
+    if not pairs or not inputs:
+        return [None] * len(inputs)
+    found = torch.autograd.grad(
+        [output for output, _ in pairs], inputs, [grad for _, grad in pairs], retain_graph=True, allow_unused=True
+    )
+    return [None if grad is None else grad.detach() for grad in found]
+
+
+def follow_random_state(state) -> None:
+    """Take over the other side's global generator, as if the call ran in its process (a seeded random start)."""
+    if isinstance(state, torch.Tensor):
+        try:
+            torch.set_rng_state(state)
+        except (RuntimeError, TypeError, ValueError):
+            pass
+
+
+class RandomState:
+    """The global generator's state as last agreed with the other side, so that it crosses only when it moved:
+    each side sends its state with a request (or an answer) when it differs from the agreed one, and follows
+    the state it receives."""
+
+    def __init__(self):
+        self.agreed = None
+
+    def outgoing(self):
+        state = torch.get_rng_state()
+        if self.agreed is not None and torch.equal(state, self.agreed):
+            return None
+        self.agreed = state
+        return state
+
+    def incoming(self, state) -> None:
+        if isinstance(state, torch.Tensor):
+            follow_random_state(state)
+            self.agreed = torch.get_rng_state()
