@@ -139,7 +139,8 @@ def run_worker(request: Request, limits: Limits) -> Result:
         if exit_code is None:
             kill(process)
     finally:
-        release_process_group(process_group_of(process.pid))  # left behind by a worker that was killed
+        if getattr(process, "pid", None):  # the pids cgroup a killed worker left behind (a root grader's)
+            release_process_group(process_group_of(process.pid))
     if exit_code is None:
         killed = f"grading stopped after {limits.kill_after:g} s and killed"
         return Result(request.student_id, problems=[killed], seconds=limits.kill_after)

@@ -266,11 +266,11 @@ def test_pytorch_functions_can_be_lent(kernel_with_models):
     assert "calculate_gain" not in kernel_with_models
 
 
-def test_a_session_serves_calls_over_a_socket(tmp_path):
+def serve_from_a_thread(kernel: Kernel, folder) -> None:
+    """Let the in-process kernel serve a session's socket from a thread, as a notebook's agent would."""
     import threading
 
-    kernel, namespace = in_process_kernel()
-    kernel.folder = tmp_path
+    kernel.folder = folder
 
     def start(code: str):
         thread = threading.Thread(target=kernel.execute, args=(code,))
@@ -278,6 +278,11 @@ def test_a_session_serves_calls_over_a_socket(tmp_path):
         return lambda interrupt: thread.join(10)
 
     kernel.start = start
+
+
+def test_a_session_serves_calls_over_a_socket(tmp_path):
+    kernel, namespace = in_process_kernel()
+    serve_from_a_thread(kernel, tmp_path)
     student = RemoteNamespace(kernel)
     with kernel.session():
         assert kernel.connection is not None

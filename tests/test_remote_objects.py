@@ -3,14 +3,12 @@ notebook (callbacks, one pickle): autograder.remote over a socket, with the agen
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import torch
 from torch import nn
 
 from autograder.remote.client import Mirror, RemoteClass, RemoteNamespace
-from tests.test_remote import in_process_kernel
+from tests.test_remote import in_process_kernel, serve_from_a_thread
 
 STUDENT_CODE = """
 import torch
@@ -64,17 +62,10 @@ def catches(x):
 
 
 def socket_kernel(folder):
-    """A kernel in this process whose agent serves its socket from a thread, as a notebook's would."""
+    """A kernel in this process whose agent serves its socket from a thread, with STUDENT_CODE run."""
     kernel, namespace = in_process_kernel()
     exec(STUDENT_CODE, namespace)
-    kernel.folder = folder
-
-    def start(code: str):
-        thread = threading.Thread(target=kernel.execute, args=(code,))
-        thread.start()
-        return lambda interrupt: thread.join(10)
-
-    kernel.start = start
+    serve_from_a_thread(kernel, folder)
     return kernel, namespace
 
 
