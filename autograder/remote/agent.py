@@ -204,7 +204,7 @@ def module_before(module) -> list:
     return [(kind, name, tensor, tensor_before(tensor)) for kind, name, tensor in module_tensors_named(module)]  # noqa: F821
 
 
-def module_after(module, before: list) -> dict:
+def module_after(module, before: list, attributes: bool = True) -> dict:
     """What a call did to a model: each submodule's mode and hooks, each parameter's and buffer's state."""
     current = {(kind, name): tensor for kind, name, tensor in module_tensors_named(module)}
     tensors = []
@@ -220,7 +220,7 @@ def module_after(module, before: list) -> dict:
         "modes": [bool(sub.training) for sub in module.modules()],
         "hooks": [[len(getattr(sub, kind, {})) for kind in HOOK_DICTS] for sub in module.modules()],
         "tensors": tensors,
-        "attributes": [plain_attributes(sub) for sub in module.modules()],
+        "attributes": [plain_attributes(sub) for sub in module.modules()] if attributes else [],
     }
 
 
@@ -290,7 +290,7 @@ def mirror_reports() -> dict:
         elif unchanged(module, before, mark):
             continue
         else:
-            reports[key] = module_after(module, before)
+            reports[key] = module_after(module, before, attributes=False)  # a mirror reads them from the kernel
         record[1:] = [module_before(module), now, fingerprint(module)]
     return reports
 
