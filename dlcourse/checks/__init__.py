@@ -6,6 +6,16 @@ visible tests share with the hidden ones. Everything is importable from ``dlcour
 
 from dlcourse.checks.attacks import ModeRecorder, check_attack_contract
 from dlcourse.checks.batchnorm import check_batch_norm, check_batch_norm_module
+from dlcourse.checks.cnn import (
+    check_block_shapes,
+    check_conv_output_size,
+    check_global_avg_pool,
+    check_inception_block,
+    check_receptive_field,
+    check_residual_block,
+    check_resnet18_layout,
+    check_state_dict_layout,
+)
 from dlcourse.checks.core import (
     OutOfTime,
     as_cpu_float64,
@@ -29,10 +39,18 @@ __all__ = [
     "check_attack_contract",
     "check_batch_norm",
     "check_batch_norm_module",
+    "check_block_shapes",
     "check_close",
+    "check_conv_output_size",
+    "check_global_avg_pool",
+    "check_inception_block",
     "check_init",
     "check_init_statistics",
+    "check_receptive_field",
     "check_recurrent_cell",
+    "check_residual_block",
+    "check_resnet18_layout",
+    "check_state_dict_layout",
     "check_true",
     "check_uniform_init",
     "checks_outcome",
