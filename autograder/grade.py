@@ -62,7 +62,7 @@ from dlcourse.config import QUICK_ENV_VAR
 # threads fighting another process for two cores made a lab run 8x slower than one thread.
 GRADING_ENVIRONMENT = {QUICK_ENV_VAR: "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 FORK_SERVER = multiprocessing.get_context("forkserver")
-FORK_SERVER.set_forkserver_preload(["autograder.worker"])
+FORK_SERVER.set_forkserver_preload(["autograder.preload"])
 
 
 def graded_cell_ids(lab: str) -> list[str]:
