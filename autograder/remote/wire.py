@@ -78,8 +78,12 @@ def to_bytes(message) -> bytes:
     return len(plain).to_bytes(8, "big") + plain + len(described).to_bytes(8, "big") + described + tail
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
 RAW_DTYPES = {
-    str(dtype).removeprefix("torch."): dtype
+    dtype_name(dtype): dtype
     for dtype in (
         torch.float16,
         torch.bfloat16,
@@ -101,7 +105,7 @@ def is_raw(tensor: torch.Tensor) -> bool:
         type(tensor) is torch.Tensor
         and tensor.device.type == "cpu"
         and tensor.layout == torch.strided
-        and str(tensor.dtype).removeprefix("torch.") in RAW_DTYPES
+        and dtype_name(tensor.dtype) in RAW_DTYPES
         and not tensor.requires_grad
         and not tensor.is_conj()
         and not tensor.is_neg()
@@ -121,13 +125,12 @@ def special_as_plain(special: list, saved: list) -> dict:
             if key not in storages:
                 storages[key] = len(blobs)
                 blobs.append(torch.empty(0, dtype=torch.uint8).set_(storage).numpy().tobytes())
-            dtype = str(value.dtype).removeprefix("torch.")
             layout = [list(value.shape), list(value.stride()), value.storage_offset()]
-            items.append(["tensor", storages[key], dtype, *layout])
+            items.append(["tensor", storages[key], dtype_name(value.dtype), *layout])
         elif type(value) is torch.device:
             items.append(["device", str(value)])
-        elif type(value) is torch.dtype and str(value).removeprefix("torch.") in RAW_DTYPES:
-            items.append(["dtype", str(value).removeprefix("torch.")])
+        elif type(value) is torch.dtype and dtype_name(value) in RAW_DTYPES:
+            items.append(["dtype", dtype_name(value)])
         elif type(value) is torch.Size:
             items.append(["size", list(value)])
         elif type(value) is complex:
