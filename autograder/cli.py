@@ -34,6 +34,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_false",
         help="run kernels without bubblewrap (only on a machine with nothing to protect; noted in report.html)",
     )
+    grade.add_argument(
+        "--run-experiments",
+        action="store_true",
+        help="also run the lab's experiment cells, which decide no score (slower; their plots in the feedback)",
+    )
     return parser.parse_args(argv)
 
 
@@ -58,4 +63,5 @@ def main(argv: list[str] | None = None) -> int:
         name_pattern=args.name_pattern,
         cluster=args.cluster,
         sandbox=args.sandbox,
+        run_experiments=args.run_experiments,
     )

@@ -9,7 +9,8 @@ of running each cell it
   later cell get an error output instead of the batch failing;
 - cuts floods of printed output, keeping the start and the end;
 - runs :mod:`autograder.kernel_guard` in the kernel before every code cell and after the
-  last one.
+  last one;
+- leaves unrun the lab's experiment cells that decide no score (:mod:`autograder.experiments`).
 
 What it finds goes to the JSON file ``report`` as sentences for ``problems.csv``.
 """
@@ -30,6 +31,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Float, Integer, List, Unicode
 
 import autograder.kernel_guard
+from autograder.experiments import NOT_RUN, cells_to_skip
 from autograder.remote.client import Kernel, OutOfTime, RemoteNamespace
 from autograder.remote.hidden import failure, run_hidden, split_hidden
 from autograder.sandbox import SandboxedKernelManager
@@ -74,6 +76,7 @@ class GuardedExecute(Execute):
     exchange = Unicode("", help="a folder the kernel shares with the grader, for the hidden tests' calls").tag(
         config=True
     )
+    experiments = List(Unicode(), help="the lab's experiment cells, left unrun if nothing needs them").tag(config=True)
     max_output_chars = Integer(20_000, help="printed characters kept per cell").tag(config=True)
     max_notebook_output_bytes = Integer(4_000_000, help="output bytes kept per notebook, display data included").tag(
         config=True
@@ -89,6 +92,7 @@ class GuardedExecute(Execute):
         self.guarded = False
         self.output_bytes = 0
         self.hidden_deadline = 0.0
+        self.skipped = cells_to_skip(nb, list(self.experiments))
         self.remote = Kernel(
             self.call_kernel,
             Path(self.exchange) if self.exchange else None,
@@ -175,6 +179,9 @@ class GuardedExecute(Execute):
 
     def run_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
+            return cell, resources
+        if index in self.skipped:
+            cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=NOT_RUN + "\n")]
             return cell, resources
         if self.stopped is None and self.deadline and time.time() >= self.deadline:
             self.stopped = "not run: the notebook reached its time limit before this cell"

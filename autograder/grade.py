@@ -62,7 +62,7 @@ from dlcourse.config import QUICK_ENV_VAR
 # threads fighting another process for two cores made a lab run 8x slower than one thread.
 GRADING_ENVIRONMENT = {QUICK_ENV_VAR: "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 FORK_SERVER = multiprocessing.get_context("forkserver")
-FORK_SERVER.set_forkserver_preload(["autograder.worker"])
+FORK_SERVER.set_forkserver_preload(["autograder.preload"])
 
 
 def graded_cell_ids(lab: str) -> list[str]:
@@ -202,7 +202,14 @@ def private_folders(submissions_root: Path, work: Path, out_dir: Path) -> list[s
 
 
 def requests_for(
-    lab: str, submissions: list[Submission], work: Path, out_dir: Path, limits: Limits, private, sandbox: bool = True
+    lab: str,
+    submissions: list[Submission],
+    work: Path,
+    out_dir: Path,
+    limits: Limits,
+    private,
+    sandbox: bool = True,
+    run_experiments: bool = False,
 ):
     """A worker request for each submission that can be read; a result with its problem for the others."""
     requests, unreadable = [], []
@@ -225,6 +232,7 @@ def requests_for(
                 private=private,
                 environment=GRADING_ENVIRONMENT,
                 sandbox=sandbox,
+                run_experiments=run_experiments,
             )
         )
     return requests, unreadable
@@ -246,14 +254,14 @@ def run_requests(requests: list[Request], limits: Limits, jobs: int, cluster: st
 
 
 def grade_all(
-    lab, submissions, submissions_root, work, out_dir, jobs, limits, cluster=None, sandbox=True
+    lab, submissions, submissions_root, work, out_dir, jobs, limits, cluster=None, sandbox=True, run_experiments=False
 ) -> list[Result]:
     """Grade the readable submissions; a result (or a problem) for every one."""
     open_course(work / "template", lab)
     write_student_release(work / "template", lab)
     (work / "results").mkdir()
     private = private_folders(submissions_root, work, out_dir)
-    requests, results = requests_for(lab, submissions, work, out_dir, limits, private, sandbox)
+    requests, results = requests_for(lab, submissions, work, out_dir, limits, private, sandbox, run_experiments)
     progress = tqdm(
         run_requests(requests, limits, jobs, cluster), total=len(requests), desc=f"grading {lab}", unit="notebook"
     )
@@ -270,12 +278,15 @@ def grade(
     name_pattern: str | None = None,
     cluster: str | None = None,
     sandbox: bool = True,
+    run_experiments: bool = False,
 ) -> int:
     """Grade every submission of ``lab``, ``jobs`` notebooks at a time; return 0 when every student got a row.
 
     ``submissions_dir`` is a folder or a zip in any layout :mod:`autograder.intake` reads;
     ``cluster`` the address of a Dask scheduler whose workers see the same files; ``sandbox``
-    False runs the kernels without :mod:`autograder.sandbox` (reported in report.html).
+    False runs the kernels without :mod:`autograder.sandbox` (reported in report.html);
+    ``run_experiments`` runs the experiment cells the grader otherwise leaves out
+    (:mod:`autograder.experiments`).
     """
     if sandbox and not cluster:
         try:
@@ -292,7 +303,9 @@ def grade(
         work = Path(tmp)
         submissions, notes = collect_submissions(submissions_dir, work, name_pattern)
         root = submissions_dir.resolve()
-        results = grade_all(lab, submissions, root, work, out_dir, jobs, limits or Limits(), cluster, sandbox)
+        results = grade_all(
+            lab, submissions, root, work, out_dir, jobs, limits or Limits(), cluster, sandbox, run_experiments
+        )
         order = {submission.student_id: index for index, submission in enumerate(submissions)}
         results.sort(key=lambda result: order[result.student_id])
         with Gradebook(f"sqlite:///{work / 'template' / 'gradebook.db'}") as gradebook, warnings.catch_warnings():

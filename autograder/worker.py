@@ -36,6 +36,7 @@ from traitlets.config import Config
 import autograder
 from autograder.course import load_config, put_scripts_on_path
 from autograder.execute import GuardedExecute, is_test_cell
+from autograder.experiments import experiment_sources
 from autograder.paths import BATTERY_DIR
 from autograder.remote import HIDDEN_TESTS_INSIDE
 from autograder.restore import load_submission, restore_submission
@@ -60,6 +61,7 @@ class Request:
     private: list[str] = field(default_factory=list)  # folders the student's code may not read
     environment: dict[str, str] = field(default_factory=dict)  # variables for the worker and its kernel
     sandbox: bool = True  # the kernel runs in autograder.sandbox (False: --no-sandbox)
+    run_experiments: bool = False  # run the lab's experiment cells too (--run-experiments)
 
 
 @dataclass
@@ -171,6 +173,9 @@ def grading_config(request: Request, course_root: Path, home: Path) -> Config:
     config.GuardedExecute.hidden_outside = outside
     config.GuardedExecute.exchange = str(exchange)
     config.GuardedExecute.readable = [] if outside else hidden_test_code()
+    if not request.run_experiments:
+        source = nbformat.read(course_root / "source" / lab / f"{lab}.ipynb", as_version=4)
+        config.GuardedExecute.experiments = experiment_sources(source)
     if request.sandbox:
         box_kernel(config, working[1], home, request.environment, battery=not outside)
     return config

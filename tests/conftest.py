@@ -1,12 +1,26 @@
+import nbformat
 import pytest
 
+from autograder.experiments import is_experiment
 from tests.grading import grade_corpus
+from tests.submissions import reference_answers, student_notebook
 
 # Files that are not notebooks at all; graded with lab00_setup to prove they get a row and a problem.
 BROKEN_SUBMISSIONS = {
     "broken_json.ipynb": "{this is not json",
     "has space.ipynb": "{}",
 }
+
+
+EDITED_EXPERIMENT_PRINTS = "the student's own experiment ran"
+
+
+def edited_experiment(lab: str) -> dict[str, str]:
+    """The reference solution whose experiment cell the student edited: the grader must run it."""
+    nb = student_notebook(lab, reference_answers(lab))
+    cell = next(cell for cell in nb.cells if is_experiment(cell))
+    cell.source += f"\nprint({EDITED_EXPERIMENT_PRINTS!r})"
+    return {"edited_experiment.ipynb": nbformat.writes(nb)}
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +30,7 @@ def graded_corpus(tmp_path_factory):
 
     def grade(lab: str):
         if lab not in runs:
-            extra = BROKEN_SUBMISSIONS if lab == "lab00_setup" else None
+            extra = {**BROKEN_SUBMISSIONS, **edited_experiment("lab00_setup")} if lab == "lab00_setup" else None
             runs[lab] = grade_corpus(lab, tmp_path_factory.mktemp(lab), extra)
         return runs[lab]
 

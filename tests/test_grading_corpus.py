@@ -131,6 +131,16 @@ def test_feedback_for_everyone_without_hidden_tests(graded_corpus, lab):
         assert not leaked, f"{path} shows hidden-test code {leaked[:3]}"
 
 
+@pytest.mark.parametrize("lab", LABS)
+def test_feedback_says_which_experiments_the_grader_left_out(graded_corpus, lab):
+    """Every corpus entry is graded with the lab's experiment cells left out, and still scores as expected."""
+    from autograder.experiments import NOT_RUN, is_experiment
+
+    tagged = sum(is_experiment(cell) for cell in nbformat.read(source_notebook(lab), as_version=4).cells)
+    page = (graded_corpus(lab).out / "feedback" / "reference" / f"{lab}.html").read_text()
+    assert page.count(NOT_RUN) == tagged > 0
+
+
 def test_lab06_feedback_names_the_mistake(graded_corpus):
     run = graded_corpus("lab06_adversarial")
     html = (run.out / "feedback" / "mim_batch_l1" / "lab06_adversarial.html").read_text()

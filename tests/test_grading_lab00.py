@@ -7,8 +7,11 @@ import re
 
 import pytest
 
+from autograder.experiments import NOT_RUN
+from tests.conftest import EDITED_EXPERIMENT_PRINTS
 from tests.corpus.lab00_setup import ALTERNATIVES, CORPUS
-from tests.grading import GRADING_JOBS
+from tests.grading import GRADING_JOBS, read_csv, run_grade
+from tests.submissions import corpus_submissions
 
 
 def test_unreadable_notebook_gets_a_zero_row_and_a_problem(lab00_grading):
@@ -28,8 +31,29 @@ def test_feedback_shows_the_message_a_student_acts_on(lab00_grading):
     assert "batch_norm(t" not in html  # the hidden oracle's code
 
 
+def feedback_text(out, student: str) -> str:
+    return (out / "feedback" / student / "lab00_setup.html").read_text()
+
+
+def test_the_experiment_is_left_out_unless_the_student_edited_it(lab00_grading):
+    assert NOT_RUN in feedback_text(lab00_grading.out, "reference")
+    edited = feedback_text(lab00_grading.out, "edited_experiment")
+    assert EDITED_EXPERIMENT_PRINTS in edited and NOT_RUN not in edited
+    assert lab00_grading.grades["edited_experiment"]["score"] == lab00_grading.grades["reference"]["score"]
+
+
+def test_run_experiments_runs_them_and_scores_the_same(tmp_path, lab00_grading):
+    corpus_submissions("lab00_setup", [], tmp_path / "submitted")
+    (tmp_path / "submitted" / "blank.ipynb").unlink()
+    result = run_grade("lab00_setup", tmp_path / "submitted", tmp_path / "out", "--run-experiments")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = read_csv(tmp_path / "out" / "grades.csv")
+    assert row["score"] == lab00_grading.grades["reference"]["score"]
+    assert NOT_RUN not in feedback_text(tmp_path / "out", "reference")
+
+
 def test_summary_line(lab00_grading):
-    total = 4 + len(CORPUS) + len(ALTERNATIVES)  # reference, blank, two broken files
+    total = 5 + len(CORPUS) + len(ALTERNATIVES)  # reference, blank, two broken files, an edited experiment
     assert re.search(
         rf"graded {total} submissions of lab00_setup in [\d.]+ s \({GRADING_JOBS} at a time\); "
         r"mean [\d.]+ of 8 points; 2 problems",

@@ -3,18 +3,47 @@
 Every lab's solution notebook is executed cell by cell in one namespace (set-up, answers, tests,
 experiments; quick mode). Around every test cell (visible and hidden tests) the namespace must be
 exactly as before: the same names bound to the very same objects. Experiment cells, which run the
-student's code, must not rebind a name that an answer cell binds.
+student's code, must not rebind a name that an answer cell binds, and the tests must read no name
+that a cell tagged ``experiment`` binds (the grader leaves those cells unrun).
 """
 
 import contextlib
 import io
 
+import nbformat
 import pytest
 
-from autograder.paths import all_labs
+from autograder.experiments import bound_names as names_bound_by
+from autograder.experiments import is_experiment
+from autograder.paths import all_labs, source_notebook
 from tests.mutation.run import lab_cells
 
 LABS = [lab for lab in all_labs() if any(cell.kind == "test" for cell in lab_cells(lab))]
+
+
+class ReadRecorder(dict):
+    """A namespace that notes the names Python code reads from it by key (hidden tests via ``globals()``)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.reads: set[str] = set()
+
+    def __getitem__(self, name):
+        self.reads.add(name)
+        return super().__getitem__(name)
+
+    def get(self, name, default=None):
+        self.reads.add(name)
+        return super().get(name, default)
+
+    def __contains__(self, name):
+        self.reads.add(name)
+        return super().__contains__(name)
+
+
+def experiment_names(lab: str) -> set[str]:
+    nb = nbformat.read(source_notebook(lab), as_version=4)
+    return set().union(*(names_bound_by(cell.source) or set() for cell in nb.cells if is_experiment(cell)))
 
 
 def bound_names(namespace: dict) -> dict[str, int]:
@@ -23,13 +52,17 @@ def bound_names(namespace: dict) -> dict[str, int]:
 
 @pytest.mark.parametrize("lab", LABS)
 def test_test_cells_leave_the_namespace_as_they_found_it(lab):
-    namespace = {"__name__": "__main__"}
+    namespace = ReadRecorder({"__name__": "__main__"})
     answer_names: set[str] = set()
+    read_by_tests: set[str] = set()
     with contextlib.redirect_stdout(io.StringIO()):
         for cell in lab_cells(lab):
             before = bound_names(namespace)
+            namespace.reads.clear()
             exec(compile(cell.source, f"<{cell.kind} {cell.grade_id}>", "exec"), namespace)
             after = bound_names(namespace)
+            if cell.kind == "test":
+                read_by_tests |= namespace.reads
             changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
             if cell.kind == "test":
                 assert not changed, f"{lab} {cell.grade_id} binds, rebinds or deletes {changed}"
@@ -38,3 +71,5 @@ def test_test_cells_leave_the_namespace_as_they_found_it(lab):
             elif cell.kind == "experiment":
                 clash = sorted(set(changed) & answer_names)
                 assert not clash, f"{lab}: an experiment cell rebinds {clash}, which answer cells define"
+    needed = sorted(read_by_tests & experiment_names(lab))
+    assert not needed, f"{lab}: test cells read {needed}, which cells tagged experiment bind; untag them"

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from autograder.remote import wire
 from autograder.remote.client import Kernel, KernelUnreadable, Remote, RemoteNamespace, StudentError
 from autograder.remote.wire import MARK
 
@@ -196,6 +197,9 @@ def clip(parameters, max_norm):
 def uses_torch_norm(x):
     return torch.linalg.vector_norm(x)
 
+def uses_a_builtin_cell(x, weight):
+    return torch.rnn_tanh_cell(x, x, weight, weight)
+
 def makes_cpu_tensor(x):
     return x + torch.ones(x.shape)
 
@@ -243,11 +247,28 @@ def test_parameters_in_a_generator_keep_their_grads_in_place(kernel_with_models)
 
 
 def test_forbidden_calls_are_seen_in_the_kernel(kernel_with_models):
-    from autograder.battery.forbidden import forbidding
+    from autograder.battery.forbidden import answers_in_the_kernel, forbidding
 
-    with pytest.raises(AssertionError, match="torch.linalg.vector_norm"):
-        with forbidding("norm", {torch.linalg.vector_norm: "torch.linalg.vector_norm"}, "write the norm"):
-            kernel_with_models["uses_torch_norm"](torch.ones(3))
+    with answers_in_the_kernel():  # as in the grader: only the kernel's watch sees the answer's calls
+        with pytest.raises(AssertionError, match="torch.linalg.vector_norm"):
+            with forbidding("norm", {torch.linalg.vector_norm: "torch.linalg.vector_norm"}, "write the norm"):
+                kernel_with_models["uses_torch_norm"](torch.ones(3))
+        with pytest.raises(AssertionError, match="torch.rnn_tanh_cell"):
+            with forbidding("cell", {torch.rnn_tanh_cell: "torch.rnn_tanh_cell"}, "write the cell"):
+                kernel_with_models["uses_a_builtin_cell"](torch.ones(1, 2), torch.ones(2, 2))
+
+
+def test_every_forbidden_function_of_the_battery_is_found_again_by_its_name():
+    import inspect
+
+    from autograder.battery import batchnorm, initialisation, recurrent
+    from autograder.remote.client import qualified_name, resolve_here
+
+    forbidden = [recurrent.RECURRENT_FUNCTIONS, batchnorm.FORBIDDEN, *initialisation.FORBIDDEN.values()]
+    for functions in forbidden:
+        for function, name in functions.items():
+            found = resolve_here(qualified_name(function))
+            assert inspect.unwrap(found) is inspect.unwrap(function), name
 
 
 def test_the_simulated_gpu_runs_in_the_kernel(kernel_with_models):
@@ -290,3 +311,63 @@ def test_a_session_serves_calls_over_a_socket(tmp_path):
         student["add_one_in_place"](x)
         assert torch.equal(student["double"](x), torch.full((3,), 2.0))
     assert kernel.connection is None and not (tmp_path / "agent.sock").exists()
+
+
+def test_tensors_cross_as_plain_data_with_their_layout_and_shared_storage():
+    base = torch.arange(24, dtype=torch.float64).reshape(4, 6)
+    view = base.t()[1:, ::2]  # non-contiguous, offset into base's storage
+    message = {
+        "tensors": [base, view, torch.tensor([True, False]), torch.ones(2, dtype=torch.bfloat16), torch.empty(0, 3)],
+        "kinds": [torch.float32, torch.device("cpu"), torch.Size([2, 3]), 1 + 2j],
+        "needs torch.save": [torch.ones(2, requires_grad=True), torch.tensor([1 + 1j])],
+    }
+    back = wire.from_bytes(wire.to_bytes(message))
+    for sent, received in zip(message["tensors"], back["tensors"], strict=True):
+        assert received.dtype == sent.dtype and received.shape == sent.shape and torch.equal(received, sent)
+    received_base, received_view = back["tensors"][:2]
+    assert received_view.stride() == view.stride() and received_view.storage_offset() == view.storage_offset()
+    received_base[2, 1] = -1.0  # the view still looks into the base, as it does on the sending side
+    assert received_view[0, 1] == -1.0
+    assert back["kinds"] == message["kinds"] and type(back["kinds"][2]) is torch.Size
+    assert back["needs torch.save"][0].requires_grad and back["needs torch.save"][1].dtype == torch.complex64
+
+
+@pytest.mark.parametrize(
+    "described",
+    [
+        {"storages": [b"\0" * 8], "items": [["tensor", 0, "float64", [4], [1], 0]]},  # past the storage's end
+        {"storages": [b"\0" * 8], "items": [["tensor", 0, "object", [1], [1], 0]]},  # not a dtype
+        {"storages": [], "items": [["saved", 0]]},  # nothing was saved
+        {"storages": [], "items": [["builtins.eval", "1"]]},
+    ],
+    ids=["out of bounds", "unknown dtype", "missing saved part", "unknown kind"],
+)
+def test_a_forged_tensor_description_is_refused(described):
+    plain = pickle.dumps({wire.REF: 0})
+    data = len(plain).to_bytes(8, "big") + plain + len(pickle.dumps(described)).to_bytes(8, "big")
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any error: the caller reports an unreadable answer
+        wire.from_bytes(data + pickle.dumps(described))
+
+
+def test_the_global_generators_cross_exactly_and_only_when_they_moved():
+    import random
+
+    import numpy as np
+
+    random.seed(3)
+    np.random.seed(4)
+    torch.manual_seed(5)
+    sent = wire.RandomState()
+    states = wire.from_bytes(wire.to_bytes(sent.outgoing()))
+    assert sorted(states) == ["numpy", "random", "torch"]
+    expected = (random.random(), float(np.random.rand()), float(torch.rand(1)))
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    received = wire.RandomState()
+    received.incoming(states)  # the other side's process takes over all three
+    assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == expected
+    sent.agreed = wire.generator_states()
+    assert sent.outgoing() is None
+    np.random.rand()
+    assert sorted(sent.outgoing()) == ["numpy"]

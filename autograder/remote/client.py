@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -503,10 +504,17 @@ def tensor_from(entry: dict) -> torch.Tensor:
     return tensor
 
 
+@functools.cache
 def qualified_name(function) -> str:
-    """``module:qualname`` of a library function, by which the kernel finds its own copy."""
+    """``module:path`` of a library function, by which the kernel finds its own copy: its qualified name, or, for
+    a built-in whose qualified name is not a path to it (``torch.batch_norm`` is
+    ``_VariableFunctionsClass.batch_norm``), its name in its module."""
     function = inspect.unwrap(function)
     module = getattr(function, "__module__", None) or getattr(getattr(function, "__self__", None), "__name__", "")
+    for path in (function.__qualname__, function.__name__):
+        with contextlib.suppress(Exception):
+            if inspect.unwrap(resolve_here(f"{module}:{path}")) is function:
+                return f"{module}:{path}"
     return f"{module}:{function.__qualname__}"
 
 
@@ -522,11 +530,13 @@ KERNEL_LIBRARIES = {name for name, _ in MODEL_SOURCES}
 
 
 def importable_in_kernel(value) -> bool:
-    """Whether the kernel can unpickle this model: its classes are PyTorch's or the battery's shipped models."""
+    """Whether the kernel can unpickle this model: its classes are PyTorch's, the public ``dlcourse``'s (which the
+    sandbox shows the kernel) or the battery's shipped models."""
     if not isinstance(value, nn.Module):
         return True
     return all(
-        type(sub).__module__.startswith("torch.") or type(sub).__module__ in KERNEL_LIBRARIES for sub in value.modules()
+        type(sub).__module__.startswith(("torch.", "dlcourse.")) or type(sub).__module__ in KERNEL_LIBRARIES
+        for sub in value.modules()
     )
 
 
@@ -590,6 +600,8 @@ def send(value, leaves: list[torch.Tensor], containers: list, objects: list, ker
     """The grader's argument as a message; tensors, lists, dicts, models and optimizers collected in the order
     the kernel sees them. Models and optimizers go whole (PyTorch's pickle): the kernel trusts the grader, never
     the reverse. Another function of the grader's is called back from the kernel."""
+    if type(value) in PLAIN:  # first: a batch of calls sends thousands of numbers
+        return value
     if isinstance(value, torch.Tensor):
         leaves.append(value)
         return tensor_entry(value)
@@ -600,8 +612,6 @@ def send(value, leaves: list[torch.Tensor], containers: list, objects: list, ker
         return {MODULE: len(objects) - 1}
     if inspect.isgenerator(value):
         return {GENERATOR: [send(item, leaves, containers, objects, kernel) for item in value]}
-    if type(value) in PLAIN:
-        return value
     if type(value) is tuple:
         return tuple(send(item, leaves, containers, objects, kernel) for item in value)
     if type(value) is list:

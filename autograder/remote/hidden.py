@@ -7,6 +7,7 @@ import re
 
 from nbformat.notebooknode import NotebookNode
 
+from autograder.battery.forbidden import answers_in_the_kernel
 from autograder.remote.client import KernelUnreadable, RemoteNamespace
 
 HIDDEN_REGION = re.compile(
@@ -64,7 +65,7 @@ def run_hidden(code: str, namespace: RemoteNamespace, label: str) -> NotebookNod
     """Run the hidden code with ``globals()`` meaning the notebook's namespace; its failure as an error output."""
     scope = {"__name__": "hidden_tests", "globals": lambda: namespace}
     try:
-        with namespace.kernel.session():
+        with namespace.kernel.session(), answers_in_the_kernel():
             exec(compile(code, label, "exec"), scope, NotebookNames(namespace))
     except KernelUnreadable as error:
         return failure("KernelUnreadable", str(error))

@@ -3,7 +3,10 @@
 A message is a tree of plain values (None, bool, int, float, complex, str, bytes, lists,
 tuples, dicts), ``torch.device``, ``torch.dtype``, ``torch.Size`` and plain tensors. Its plain
 part is pickled with no class or function in it and read back by an unpickler that refuses
-every name; the rest is saved with ``torch.save`` and read back with
+every name. Devices, dtypes, sizes, complex numbers and CPU tensors of the usual dtypes are
+written as plain data too (a tensor as its storage's bytes, dtype, shape, strides and offset;
+tensors that share a storage share it again on the other side), and rebuilt from it; anything
+else (a tensor on a GPU, say) is saved with ``torch.save`` and read back with
 ``torch.load(weights_only=True)``, PyTorch's loader that builds only those types: nothing a
 student's kernel sends can run code in the grader.
 Inside the tree, two tagged dicts stand for what cannot be copied:
@@ -50,6 +53,7 @@ MODULE = "__dlcourse_module__"  # a model of the grader's, as bytes of torch.sav
 MODEL = "__dlcourse_model__"  # in a reply: the n-th model argument of the call
 GENERATOR = "__dlcourse_generator__"  # a generator argument, as the list of what it yields
 CALLBACK = "__dlcourse_callback__"  # a function of the grader's, called back from the kernel
+SCALARS = frozenset({type(None), bool, int, float, str, bytes})  # what pickle writes without a class
 PLAIN = (type(None), bool, int, float, complex, str, bytes, torch.device, torch.dtype, torch.Size)
 
 
@@ -58,27 +62,123 @@ REF = "__dlcourse_ref__"  # in a message's plain part: the n-th of its tensors (
 
 def to_bytes(message) -> bytes:
     """A message as bytes: its plain part pickled without a single class or function (Python's fast C
-    unpickler then builds nothing else), and its tensors, devices, dtypes, sizes and complex numbers, if any,
-    saved apart with ``torch.save``."""
+    unpickler then builds nothing else), then its tensors, devices, dtypes, sizes and complex numbers, if any,
+    as plain data (:func:`special_as_plain`), then what only ``torch.save`` can write."""
     special: list = []
     plain = pickle.dumps(without_special(message, special), protocol=5)
+    if not special:
+        return len(plain).to_bytes(8, "big") + plain
+    saved: list = []
+    described = pickle.dumps(special_as_plain(special, saved), protocol=5)
     tail = b""
-    if special:
+    if saved:
         buffer = io.BytesIO()
-        torch.save(special, buffer)
+        torch.save(saved, buffer)
         tail = buffer.getvalue()
-    return len(plain).to_bytes(8, "big") + plain + tail
+    return len(plain).to_bytes(8, "big") + plain + len(described).to_bytes(8, "big") + described + tail
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+RAW_DTYPES = {
+    dtype_name(dtype): dtype
+    for dtype in (
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.bool,
+    )
+}
+
+
+def is_raw(tensor: torch.Tensor) -> bool:
+    """Whether a tensor crosses as its storage's bytes: a plain, dense CPU tensor of a usual dtype."""
+    return (
+        type(tensor) is torch.Tensor
+        and tensor.device.type == "cpu"
+        and tensor.layout == torch.strided
+        and dtype_name(tensor.dtype) in RAW_DTYPES
+        and not tensor.requires_grad
+        and not tensor.is_conj()
+        and not tensor.is_neg()
+    )
+
+
+def special_as_plain(special: list, saved: list) -> dict:
+    """Plain data that :func:`special_from_plain` rebuilds ``special`` from; what it cannot describe is appended
+    to ``saved`` (for ``torch.save``) and named by its position there."""
+    storages: dict[tuple[int, int], int] = {}  # (address, size) of a storage -> its index in blobs
+    blobs: list[bytes] = []
+    items: list = []
+    for value in special:
+        if isinstance(value, torch.Tensor) and is_raw(value):
+            storage = value.untyped_storage()
+            key = (storage.data_ptr(), storage.nbytes())
+            if key not in storages:
+                storages[key] = len(blobs)
+                blobs.append(torch.empty(0, dtype=torch.uint8).set_(storage).numpy().tobytes())
+            layout = [list(value.shape), list(value.stride()), value.storage_offset()]
+            items.append(["tensor", storages[key], dtype_name(value.dtype), *layout])
+        elif type(value) is torch.device:
+            items.append(["device", str(value)])
+        elif type(value) is torch.dtype and dtype_name(value) in RAW_DTYPES:
+            items.append(["dtype", dtype_name(value)])
+        elif type(value) is torch.Size:
+            items.append(["size", list(value)])
+        elif type(value) is complex:
+            items.append(["complex", value.real, value.imag])
+        else:
+            items.append(["saved", len(saved)])
+            saved.append(value)
+    return {"storages": blobs, "items": items}
+
+
+def special_from_plain(described, saved: list | None) -> list:
+    """The tensors, devices, dtypes, sizes and complex numbers :func:`special_as_plain` described; a malformed
+    description raises."""
+    bases = [
+        torch.frombuffer(bytearray(blob), dtype=torch.uint8) if blob else torch.empty(0, dtype=torch.uint8)
+        for blob in described["storages"]
+    ]
+    special = []
+    for item in described["items"]:
+        kind = item[0]
+        if kind == "tensor":
+            _, storage, dtype, shape, stride, offset = item
+            special.append(bases[storage].view(RAW_DTYPES[dtype]).as_strided(shape, stride, offset))
+        elif kind == "device":
+            special.append(torch.device(item[1]))
+        elif kind == "dtype":
+            special.append(RAW_DTYPES[item[1]])
+        elif kind == "size":
+            special.append(torch.Size(int(size) for size in item[1]))
+        elif kind == "complex":
+            special.append(complex(float(item[1]), float(item[2])))
+        elif kind == "saved" and saved is not None:
+            special.append(saved[item[1]])
+        else:
+            raise pickle.UnpicklingError(f"not a message: {kind!r}")
+    return special
 
 
 def without_special(value, special: list):
-    if type(value) in (dict, list, tuple):
-        items = value.items() if type(value) is dict else enumerate(value)
-        converted = [(key, without_special(item, special)) for key, item in items]
-        if type(value) is dict:
-            return dict(converted)
-        return type(value)(item for _, item in converted)
-    if type(value) in (type(None), bool, int, float, str, bytes):
+    kind = type(value)
+    if kind in SCALARS:
         return value
+    if kind is list or kind is tuple:
+        if all(type(item) in SCALARS for item in value):  # a batch of calls sends thousands of these
+            return value
+        return kind([without_special(item, special) for item in value])
+    if kind is dict:
+        return {key: without_special(item, special) for key, item in value.items()}
     special.append(value)
     return {REF: len(special) - 1}
 
@@ -92,6 +192,8 @@ class PlainUnpickler(pickle.Unpickler):
 
 
 def with_special(value, special: list):
+    if type(value) in SCALARS:
+        return value
     if type(value) is dict:
         if len(value) == 1 and REF in value and type(value[REF]) is int and 0 <= value[REF] < len(special):
             return special[value[REF]]
@@ -102,18 +204,23 @@ def with_special(value, special: list):
 
 
 def from_bytes(data: bytes):
-    """A message written by :func:`to_bytes`; only plain values and tensors are built (tensors, devices, dtypes
-    and sizes by PyTorch's ``weights_only`` loader)."""
+    """A message written by :func:`to_bytes`; only plain values and tensors are built (what crossed as plain
+    data rebuilt from it; the rest by PyTorch's ``weights_only`` loader)."""
     size = int.from_bytes(data[:8], "big")
     plain = PlainUnpickler(io.BytesIO(data[8 : 8 + size])).load()
     if len(data) == 8 + size:
         return plain
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a forged message's pickle protocol, say
-        special = torch.load(io.BytesIO(data[8 + size :]), weights_only=True)
-    if type(special) is not list:
-        raise pickle.UnpicklingError("not a message")
-    return with_special(plain, special)
+    start = 16 + size
+    described_size = int.from_bytes(data[8 + size : start], "big")
+    described = PlainUnpickler(io.BytesIO(data[start : start + described_size])).load()
+    saved = None
+    if len(data) > start + described_size:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a forged message's pickle protocol, say
+            saved = torch.load(io.BytesIO(data[start + described_size :]), weights_only=True)
+        if type(saved) is not list:
+            raise pickle.UnpicklingError("not a message")
+    return with_special(plain, special_from_plain(described, saved))
 
 
 def dumps(message) -> str:
@@ -274,37 +381,73 @@ def gradients_of(outputs: list, inputs: list, grads: list) -> list:
     pairs = [(output, grad) for output, grad in zip(outputs, grads, strict=True) if grad is not None]
     if not pairs or not inputs:
         return [None] * len(inputs)
-    found = torch.autograd.grad(
-        [output for output, _ in pairs], inputs, [grad for _, grad in pairs], retain_graph=True, allow_unused=True
-    )
+    # One scalar, sum(output * grad), has exactly these gradients, and a scalar's backward skips the shape
+    # checks whose first use imports sympy (a third of a second in every fresh kernel).
+    with torch.enable_grad():  # a backward pass (where this runs) records nothing by default
+        total = sum((output * grad).sum() for output, grad in pairs)
+    found = torch.autograd.grad(total, inputs, retain_graph=True, allow_unused=True)
     return [None if grad is None else grad.detach() for grad in found]
 
 
-def follow_random_state(state) -> None:
-    """Take over the other side's global generator, as if the call ran in its process (a seeded random start)."""
-    if isinstance(state, torch.Tensor):
-        try:
+def generator_states() -> dict:
+    """The global generators' states, as plain data and tensors: PyTorch's, Python's ``random`` and NumPy's."""
+    import random
+
+    states = {"torch": torch.get_rng_state(), "random": random.getstate()}
+    try:
+        import numpy
+    except ImportError:
+        return states
+    name, keys, position, has_gauss, cached = numpy.random.get_state()
+    states["numpy"] = (name, torch.from_numpy(keys.astype("int64")), position, has_gauss, cached)
+    return states
+
+
+def same_state(a, b) -> bool:
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if type(a) is tuple and type(b) is tuple:
+        return len(a) == len(b) and all(same_state(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def follow_generator(name: str, state) -> None:
+    """Take over the other side's state of one global generator; a state that does not fit is ignored."""
+    import random
+
+    try:
+        if name == "torch":
             torch.set_rng_state(state)
-        except (RuntimeError, TypeError, ValueError):
-            pass
+        elif name == "random":
+            random.setstate((state[0], tuple(state[1]), state[2]))
+        elif name == "numpy":
+            import numpy
+
+            keys = state[1].numpy().astype("uint32")
+            numpy.random.set_state((state[0], keys, state[2], state[3], state[4]))
+    except (ImportError, RuntimeError, TypeError, ValueError, IndexError, AttributeError, OverflowError):
+        pass
 
 
 class RandomState:
-    """The global generator's state as last agreed with the other side, so that it crosses only when it moved:
-    each side sends its state with a request (or an answer) when it differs from the agreed one, and follows
-    the state it receives."""
+    """The global generators' states (PyTorch's, Python's ``random`` and NumPy's) as last agreed with the other
+    side, so that each crosses only when it moved: each side sends the states that differ from the agreed ones
+    with a request (or an answer), and follows those it receives, as if every call ran in its own process (a
+    seeded random start matches; a call that draws from a global generator is seen to)."""
 
     def __init__(self):
-        self.agreed = None
+        self.agreed: dict | None = None
 
-    def outgoing(self):
-        state = torch.get_rng_state()
-        if self.agreed is not None and torch.equal(state, self.agreed):
-            return None
-        self.agreed = state
-        return state
+    def outgoing(self) -> dict | None:
+        states = generator_states()
+        agreed = self.agreed or {}
+        moved = {name: state for name, state in states.items() if not same_state(state, agreed.get(name))}
+        self.agreed = states
+        return moved or None
 
-    def incoming(self, state) -> None:
-        if isinstance(state, torch.Tensor):
-            follow_random_state(state)
-            self.agreed = torch.get_rng_state()
+    def incoming(self, moved) -> None:
+        if type(moved) is not dict:
+            return
+        for name, state in moved.items():
+            follow_generator(name, state)
+        self.agreed = generator_states()
