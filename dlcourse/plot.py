@@ -86,21 +86,38 @@ def static_figures_requested() -> bool:
 
 
 def interactive_figure(
-    draw: DrawFn, values: Sequence, description: str = "value", figsize: tuple[float, float] = (6, 3.5)
+    draw: DrawFn,
+    values: Sequence,
+    description: str = "value",
+    figsize: tuple[float, float] = (6, 3.5),
+    controls: dict[str, Sequence] | None = None,
 ) -> None:
-    """Show ``draw`` with an ipywidgets slider over ``values`` (and a frame player in the book)."""
+    """Show ``draw`` with ipywidgets in a live kernel, and as a frame player over ``values`` in the book.
+
+    Without ``controls`` one slider steps through ``values``. With ``controls`` (name -> options)
+    there is one slider per control and ``draw`` receives the tuple of their current options, in
+    the order of ``controls``; ``values`` are then the tuples the book's player shows.
+    """
     import ipywidgets as widgets
     from IPython.display import display
 
-    def redraw(index: int) -> None:
+    def redraw(**chosen: Any) -> None:
         fig = plt.figure(figsize=figsize)
-        draw(fig, values[index])
+        draw(fig, tuple(chosen[name] for name in controls) if controls else values[chosen["index"]])
         plt.show()
 
-    slider = widgets.IntSlider(value=0, min=0, max=len(values) - 1, description=description)
-    label = widgets.Label(str(values[0]))
-    slider.observe(lambda change: setattr(label, "value", str(values[change["new"]])), names="value")
-    output = widgets.interactive_output(redraw, {"index": slider})
-    display(widgets.VBox([widgets.HBox([slider, label]), output]))
+    if controls:
+        sliders = {
+            name: widgets.SelectionSlider(options=list(options), value=values[0][i], description=name)
+            for i, (name, options) in enumerate(controls.items())
+        }
+        header = widgets.HBox(list(sliders.values()))
+    else:
+        slider = widgets.IntSlider(value=0, min=0, max=len(values) - 1, description=description)
+        label = widgets.Label(str(values[0]))
+        slider.observe(lambda change: setattr(label, "value", str(values[change["new"]])), names="value")
+        sliders, header = {"index": slider}, widgets.HBox([slider, label])
+    output = widgets.interactive_output(redraw, sliders)
+    display(widgets.VBox([header, output]))
     if static_figures_requested():
         display(frame_player(draw, values, figsize=figsize))

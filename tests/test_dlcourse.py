@@ -293,6 +293,19 @@ def test_interactive_figure_adds_the_player_only_for_the_book(monkeypatch):
     assert len(shown) == 3 and "data:image/png" in shown[2].data
 
 
+def test_interactive_figure_with_one_slider_per_control(monkeypatch):
+    shown, drawn = [], []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    monkeypatch.delenv(plot.STATIC_ENV_VAR, raising=False)
+    controls = {"k": [1, 3, 5], "s": [1, 2]}
+    dlcourse.interactive_figure(lambda fig, v: drawn.append(v), [(3, 2), (1, 1)], controls=controls)
+    (box,) = shown
+    sliders = box.children[0].children
+    assert [slider.description for slider in sliders] == ["k", "s"] and drawn[-1] == (3, 2)
+    sliders[0].value = 5
+    assert drawn[-1] == (5, 2)
+
+
 def test_small_cnn_fits_every_course_image_size():
     for channels, size in [(1, 8), (1, 28), (3, 32)]:
         model = dlcourse.small_cnn(in_channels=channels, num_classes=10)
