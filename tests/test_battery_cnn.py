@@ -506,3 +506,20 @@ def test_resnet18_passes_correct_answers(function):
 )
 def test_resnet18_catches_mistakes(function, message):
     fails(cnn.check_resnet18, message, resnet18=function)
+
+
+def test_resnet_hints_tell_a_batch_norm_bias_from_a_convolution_bias():
+    from autograder.battery.cnn import resnet_hints
+
+    assert "no bias" in resnet_hints([], ["layer2.0.conv1.bias"])
+    assert "no bias" not in resnet_hints([], ["layer1.0.downsample.0.weight", "layer1.0.downsample.1.bias"])
+    assert "two blocks" in resnet_hints([], ["layer3.2.conv1.weight", "layer3.2.bn1.bias"])
+
+
+def test_visible_layout_hint_names_a_bias_mistake():
+    from dlcourse.checks.cnn import layout_hint
+
+    assert "should have a bias" in layout_hint(["b1_1.bias", "b2_2.bias"], [])
+    assert "bias=False" in layout_hint([], ["conv1.bias"])
+    assert "downsample" in layout_hint(["downsample.0.weight"], [])
+    assert "name the submodules" in layout_hint(["b1.weight"], ["p1.weight"])

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import numbers
 import random
+import re
 import warnings
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
@@ -463,7 +464,7 @@ def check_receptive_field(namespace: MutableMapping[str, Any]) -> None:
             label = f"receptive_field({stack})"
             if error is not None:
                 fail(label, f"raised {type(error).__name__}: {error}. The contract: {RF_CONTRACT}")
-            integer_form(label, result, python_int=False)
+            integer_form(label, result, python_int=True)
             wanted = measured_receptive_field(stack)
             if int(result) == wanted:
                 counted()
@@ -482,7 +483,7 @@ def check_receptive_field(namespace: MutableMapping[str, Any]) -> None:
         tupled = ((3, 2), (3, 1, 2))
         label = f"receptive_field({tupled}) (a tuple of layers)"
         result = call(label, receptive_field, tupled, contract=RF_CONTRACT)
-        integer_form(label, result, python_int=False)
+        integer_form(label, result, python_int=True)
         require(int(result) == measured_receptive_field(tupled), label, f"returned {result}, expected 7")
 
 
@@ -499,7 +500,7 @@ GAP_FORBIDDEN: dict[Callable, str] = {
     torch._C._nn.adaptive_avg_pool3d: "torch._C._nn.adaptive_avg_pool3d",
     torch.adaptive_avg_pool1d: "torch.adaptive_avg_pool1d",
 }
-GAP_TASK = "global average pooling: the mean over H and W, e.g. x.mean(dim=(2, 3))"
+GAP_TASK = "global average pooling: the mean over H and W, from tensor operations"
 GAP_CONTRACT = "global_avg_pool(x) maps an (N, C, H, W) tensor to the (N, C) tensor of the means over H and W"
 
 
@@ -1027,7 +1028,7 @@ RESNET_PARAMETERS = {(1000, 3): 11_689_512, (10, 1): 11_175_370, (10, 3): 11_181
 
 
 def resnet_hints(missing: list[str], extra: list[str]) -> str | None:
-    if any(key.endswith(".bias") and "bn" not in key and "fc" not in key for key in extra):
+    if any(key.endswith(("conv1.bias", "conv2.bias", "downsample.0.bias")) for key in extra):
         return "the convolutions of ResNet-18 have no bias (bias=False); only fc has one"
     if any("downsample" in key for key in missing):
         return (
@@ -1036,6 +1037,8 @@ def resnet_hints(missing: list[str], extra: list[str]) -> str | None:
         )
     if any("downsample" in key for key in extra):
         return "only the first block of layer2, layer3 and layer4 has a projection shortcut (downsample)"
+    if any(re.match(r"layer\d\.([2-9]|\d\d)\.", key) for key in extra):
+        return "each of layer1 ... layer4 has exactly two blocks (keys layerN.0.* and layerN.1.*)"
     return "use torchvision's names: conv1, bn1, layer1.0.conv1, ..., layer4.1.bn2, fc"
 
 

@@ -251,6 +251,17 @@ def parameter_count(layout: Layout) -> int:
     return sum(math.prod(shape) for key, shape in layout.items() if not key.endswith(BUFFERS))
 
 
+def layout_hint(missing: list[str], unexpected: list[str]) -> str:
+    """What a mismatch of state_dict keys most likely means."""
+    if missing and all(key.endswith(".bias") for key in missing):
+        return "a layer that should have a bias has none (bias=False where the task keeps the default)"
+    if unexpected and all(key.endswith(".bias") for key in unexpected):
+        return "a layer that should have no bias has one (pass bias=False where the task says so)"
+    if any(".downsample." in key for key in missing + unexpected):
+        return "check when a block needs the projection shortcut (downsample) and when it does not"
+    return "name the submodules as the task says"
+
+
 def check_state_dict_layout(name: str, module: nn.Module, expected: Mapping[str, tuple[int, ...]]) -> None:
     """Assert that ``module.state_dict()`` has exactly the ``expected`` keys with the expected shapes."""
     got = {key: tuple(value.shape) for key, value in module.state_dict().items()}
@@ -260,7 +271,7 @@ def check_state_dict_layout(name: str, module: nn.Module, expected: Mapping[str,
         f"{name}: state_dict has the {len(expected)} expected keys",
         not missing and not unexpected,
         f"missing keys {missing[:6]}{' ...' if len(missing) > 6 else ''}, unexpected keys "
-        f"{unexpected[:6]}{' ...' if len(unexpected) > 6 else ''}; name the submodules as the task says",
+        f"{unexpected[:6]}{' ...' if len(unexpected) > 6 else ''}; {layout_hint(missing, unexpected)}",
     )
     wrong = {key: (got[key], shape) for key, shape in expected.items() if got[key] != tuple(shape)}
     check_true(
