@@ -257,7 +257,7 @@ def layout_hint(missing: list[str], unexpected: list[str]) -> str:
         return "a layer that should have a bias has none (bias=False where the task keeps the default)"
     if unexpected and all(key.endswith(".bias") for key in unexpected):
         return "a layer that should have no bias has one (pass bias=False where the task says so)"
-    if any(".downsample." in key for key in missing + unexpected):
+    if any("downsample." in key for key in missing + unexpected):
         return "check when a block needs the projection shortcut (downsample) and when it does not"
     return "name the submodules as the task says"
 
