@@ -738,9 +738,11 @@ def compare_module(
             assert_close(
                 f"{label}: gradient with respect to {name}", grad.detach(), ref_grad.detach(), exact_form=False, **tol
             )
-    state, wanted = module.state_dict(), reference.state_dict()
+    # buffers only: a ResNet's parameters would cross from the notebook's kernel for nothing
+    state, wanted = dict(module.named_buffers()), dict(reference.named_buffers())
     for key, value in wanted.items():  # moved in train mode as the reference's, unchanged in eval mode
         if "running" in key or key.endswith("num_batches_tracked"):
+            require(key in state, label, f"the buffer {key} is gone after the forward pass")
             assert_close(f"{label}: {key} afterwards", state[key], value, exact_form=False, **tol)
     snapshot.assert_unchanged(label)
 
