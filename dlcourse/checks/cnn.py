@@ -188,8 +188,12 @@ def check_global_avg_pool(global_avg_pool: Callable[[torch.Tensor], torch.Tensor
         )
         tol = 1e-12 if dtype == torch.float64 else 1e-6
         check_close(f"{name}: values", output, x.detach().double().mean(dim=(2, 3)).to(dtype), tol, tol)
+        check_true(
+            f"{name}: gradient reaches x",
+            output.requires_grad,
+            "the output does not depend on x through autograd: no .detach(), .data, .item() or torch.no_grad()",
+        )
         output.sum().backward()
-        check_true(f"{name}: gradient reaches x", x.grad is not None, "compute the output from x with autograd")
         check_close(f"{name}: gradient", x.grad, torch.full_like(x, 1 / (shape[2] * shape[3])), tol, tol)
 
 
