@@ -54,6 +54,12 @@ CHAPTERS = {
         3,
         11,
     ),
+    "04_advanced_cnns": (
+        ["output_size agreed with nn.Conv2d in", "inputs of the fully connected layer: 8 x 8 x 4 = 256"],
+        7,
+        5,
+        12,
+    ),
     "06_adversarial": (["clean test accuracy of model A:"], 10, 8, 11),
 }
 
