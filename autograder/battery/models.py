@@ -65,3 +65,24 @@ def batchnorm_dropout_cnn(channels: int, size: int, classes: int, *, device=None
     with torch.no_grad():
         model.train()(3 * torch.rand(8, channels, size, size, generator=seeded(seed)).to(device) + 1)
     return model
+
+
+class Fails(nn.Module):
+    """A layer whose forward pass always raises: a function must clean up (remove its hooks) after the error."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("this layer always fails (the hidden tests' broken model)")
+
+
+class TwoPaths(nn.Module):
+    """head(flatten(tanh(body(x)) + shortcut(x))): a forward that is not a chain of children, with the
+    ``body`` nested two levels deep, so a layer must be found by a hook, not by walking the children."""
+
+    def __init__(self, channels: int, size: int, classes: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Sequential(nn.Conv2d(channels, 3, 3, padding=1), TrainEvalGap()))
+        self.shortcut = nn.Conv2d(channels, 3, 1)
+        self.head = nn.Linear(3 * size * size, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head((torch.tanh(self.body(x)) + self.shortcut(x)).flatten(1))

@@ -31,6 +31,7 @@ from dlcourse.checks.core import (
 )
 from dlcourse.checks.init import check_init, check_init_statistics
 from dlcourse.checks.recurrent import check_recurrent_cell, check_uniform_init, parameter_shapes
+from dlcourse.checks.visualization import check_leaves_model_as_found
 
 __all__ = [
     "OutOfTime",
@@ -46,6 +47,7 @@ __all__ = [
     "check_inception_block",
     "check_init",
     "check_init_statistics",
+    "check_leaves_model_as_found",
     "check_receptive_field",
     "check_recurrent_cell",
     "check_residual_block",
