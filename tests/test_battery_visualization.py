@@ -163,6 +163,17 @@ def hook_kept_on_error(model, layer, x):
     return kept[0]
 
 
+def clears_hooks(model, layer, x):
+    kept = []
+    layer.register_forward_hook(lambda m, i, o: kept.append(o.detach().clone()))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        layer._forward_hooks.clear()
+    return kept[0]
+
+
 def evaluates(model, layer, x):
     was_training = model.training
     model.eval()
@@ -332,6 +343,7 @@ MISTAKES = [
     ("layer_activations", no_clone, "in place"),
     ("layer_activations", hook_kept_on_error, "hook"),
     ("layer_activations", evaluates, "mode it is in"),
+    ("layer_activations", clears_hooks, "removed a hook that was registered"),
     ("layer_activations", evaluates_for_good, "left model in eval mode"),
     ("layer_activations", children_walk, "layer_activations"),
     ("saliency_map", saliency_of_loss, "not the loss"),

@@ -102,7 +102,13 @@ class ModuleState:
                     f"left {where} in {after} mode; it was in {before} mode: remember was_training = "
                     f"{name}.training and restore it with {name}.train(was_training)"
                 )
-        if hook_counts(module) != self.hooks:
+        now_hooks = hook_counts(module)
+        if now_hooks != self.hooks:
+            if any(now[2] < before[2] for now, before in zip(now_hooks, self.hooks, strict=False)):
+                return (
+                    f"removed a hook that was registered on {name} before the call (e.g. with _forward_hooks.clear()); "
+                    "remove only your own: keep the handle register_forward_hook returns and call handle.remove()"
+                )
             return f"left hooks registered on {name} (or globally); keep each handle and call handle.remove() when done"
         now_parameters = dict(module.named_parameters())
         for key, state in self.parameters.items():

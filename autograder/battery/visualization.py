@@ -27,7 +27,14 @@ from torch import nn
 from autograder.battery.compare import assert_close, check_form, group, require, within
 from autograder.battery.devices import run_on_simulated_gpu
 from autograder.battery.inputs import images, layouts, normal, seeded
-from autograder.battery.models import Fails, TrainEvalGap, TwoPaths, batchnorm_dropout_cnn, mode_sensitive_cnn
+from autograder.battery.models import (
+    Fails,
+    TrainEvalGap,
+    TwoPaths,
+    batchnorm_dropout_cnn,
+    mode_sensitive_cnn,
+    silent_hook,
+)
 from autograder.battery.snapshot import Snapshot
 from autograder.battery.student import Student, call, case
 
@@ -128,6 +135,9 @@ def check_layer_activations(namespace: MutableMapping[str, Any]) -> None:
                 activations(label, model, model.get_submodule(name), x)
         x = base.clone().requires_grad_(True)
         activations(case("layer_activations", model, "model.body.0.1", x), model, model.body[0][1], x)
+        model.head.register_forward_hook(silent_hook)
+        label = case("layer_activations", model, "model.head", base) + " (model.head has a forward hook of its own)"
+        activations(label, model, model.head, base)
 
     with group("layer_activations: a copy that the in-place layers after it cannot change"):
         torch.manual_seed(21)
@@ -440,6 +450,7 @@ def check_activation_maximization(namespace: MutableMapping[str, Any]) -> None:
             (two_paths, two_paths.body[0][1], 2, two_shape, {"steps": 5, "lr": 0.6, "weight_decay": 0.1, "seed": 9}),
             (two_paths, two_paths.shortcut, 1, [1, 5, 5], {"steps": 1, "lr": 0.3, "weight_decay": 0.4, "seed": 1}),
         ]
+        two_paths.shortcut.register_forward_hook(silent_hook)  # a hook of the caller's, which must stay
         for model_, layer, channel, shape_, kwargs in cases:
             layer_name = name_in(model_, layer)
             label = case("activation_maximization", model_, f"model.{layer_name}", channel, shape_, **kwargs)
