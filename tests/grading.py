@@ -17,7 +17,7 @@ import nbformat
 
 from autograder.paths import REPO_ROOT, released_notebook, source_notebook
 from autograder.tampering import hidden_test_lines
-from tests.submissions import WrongImplementation, corpus_submissions
+from tests.submissions import WrongImplementation, corpus_submissions, pack_submissions, packed
 
 
 @dataclass
@@ -26,15 +26,42 @@ class GradingRun:
     out: Path
     corpus: list[WrongImplementation]
     alternatives: list[WrongImplementation]
-    scores: dict[str, dict[str, tuple[float, float]]]  # student -> grade_id -> (score, max)
+    scores: dict[str, dict[str, tuple[float, float]]]  # student or entry -> grade_id -> (score, max)
     problems: dict[str, list[str]]
     grades: dict[str, dict[str, str]]
     stdout: str
+    notebook_of: dict[str, str]  # entry -> the submission it was graded in (a pack's, or its own)
+
+    def feedback_page(self, name: str) -> Path:
+        return self.out / "feedback" / self.notebook_of.get(name, name) / f"{self.lab}.html"
+
+    def code_in_notebook_of(self, name: str) -> str:
+        """The answers typed into the submission ``name`` was graded in (every entry of its pack)."""
+        notebook = self.notebook_of.get(name, name)
+        return "\n".join(e.code for e in self.corpus + self.alternatives if self.notebook_of.get(e.name) == notebook)
 
 
 def load_corpus(lab: str) -> tuple[list[WrongImplementation], list[WrongImplementation]]:
     module = importlib.import_module(f"tests.corpus.{lab}")
     return module.CORPUS, getattr(module, "ALTERNATIVES", [])
+
+
+def cells_testing_each_answer(lab: str) -> dict[str, tuple[str, ...]] | None:
+    """A corpus's TESTED_BY: answer cell -> the test cells that test it, declared where each test cell tests one
+    answer only (no answer calls another, no test lends one), so that entries of different cells share a notebook."""
+    return getattr(importlib.import_module(f"tests.corpus.{lab}"), "TESTED_BY", None)
+
+
+def scores_in_pack(
+    entry: WrongImplementation, pack_scores: dict[str, tuple[float, float]], pack: list, cells: dict
+) -> dict[str, tuple[float, float]]:
+    """An entry's scores from its pack's: the pack's everywhere but in the test cells of the pack's other entries,
+    where the entry (whose answer they do not test) is given full marks."""
+    others = {cell for other in pack if other is not entry for cell in cells[other.cell]}
+    return {
+        cell: (maximum, maximum) if cell in others else (score, maximum)
+        for cell, (score, maximum) in pack_scores.items()
+    }
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -55,7 +82,10 @@ def grade_corpus(lab: str, workdir: Path, extra_submissions: dict[str, str] | No
     """Write reference, blank, corpus and alternative submissions, grade them, read the outputs."""
     corpus, alternatives = load_corpus(lab)
     submissions = workdir / "submitted"
-    corpus_submissions(lab, corpus + alternatives, submissions)
+    cells = cells_testing_each_answer(lab)
+    packs = packed(corpus, cells) + packed(alternatives, cells) if cells else []
+    corpus_submissions(lab, [] if cells else corpus + alternatives, submissions)
+    notebook_of = pack_submissions(lab, packs, submissions) if cells else {}
     for name, text in (extra_submissions or {}).items():
         (submissions / name).write_text(text)
     out = workdir / "out"
@@ -69,7 +99,13 @@ def grade_corpus(lab: str, workdir: Path, extra_submissions: dict[str, str] | No
     for row in read_csv(out / "problems.csv"):
         problems[row["student_id"]].append(row["problem"])
     grades = {row["student_id"]: row for row in read_csv(out / "grades.csv")}
-    return GradingRun(lab, out, corpus, alternatives, dict(scores), dict(problems), grades, result.stdout)
+    for pack in packs:
+        notebook = notebook_of[pack[0].name]
+        for entry in pack:
+            scores[entry.name] = scores_in_pack(entry, scores[notebook], pack, cells)
+            if notebook in problems:
+                problems[entry.name] = problems[notebook]
+    return GradingRun(lab, out, corpus, alternatives, dict(scores), dict(problems), grades, result.stdout, notebook_of)
 
 
 def grade_hostile(lab: str, entries: list, work: Path, limits: tuple[str, ...]) -> subprocess.CompletedProcess:

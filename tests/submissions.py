@@ -81,3 +81,31 @@ def corpus_submissions(lab: str, corpus: list[WrongImplementation], folder: Path
         if wrong.cell not in reference:
             raise ValueError(f"corpus entry {wrong.name}: {lab} has no answer cell {wrong.cell!r}")
         write_submission(folder, wrong.name, student_notebook(lab, {**reference, wrong.cell: wrong.code}))
+
+
+def packed(
+    entries: list[WrongImplementation], tested_by: dict[str, tuple[str, ...]]
+) -> list[list[WrongImplementation]]:
+    """Entries grouped into packs with at most one entry per answer cell, for a lab whose test cells each test
+    one answer cell only (``tested_by`` maps every answer cell to its test cells): one notebook per pack then
+    grades several entries at once, each scored by its own answer's test cells (see tests.grading)."""
+    packs: list[list[WrongImplementation]] = []
+    for entry in entries:
+        if entry.cell not in tested_by or not set(entry.loses) <= set(tested_by[entry.cell]):
+            raise ValueError(f"{entry.name}: the test cells of {entry.cell!r} are {tested_by.get(entry.cell)}")
+        pack = next((pack for pack in packs if all(other.cell != entry.cell for other in pack)), None)
+        if pack is None:
+            packs.append(pack := [])
+        pack.append(entry)
+    return packs
+
+
+def pack_submissions(lab: str, packs: list[list[WrongImplementation]], folder: Path) -> dict[str, str]:
+    """One notebook per pack (the reference with each entry's answer in place); returns entry name -> notebook."""
+    reference = reference_answers(lab)
+    notebook_of = {}
+    for index, pack in enumerate(packs):
+        name = f"pack{index:02d}"
+        write_submission(folder, name, student_notebook(lab, {**reference, **{e.cell: e.code for e in pack}}))
+        notebook_of |= {entry.name: name for entry in pack}
+    return notebook_of

@@ -14,8 +14,9 @@ import nbformat
 import pytest
 
 from autograder.experiments import bound_names as names_bound_by
-from autograder.experiments import is_experiment
+from autograder.experiments import is_experiment, names_read
 from autograder.paths import all_labs, source_notebook
+from tests.grading import cells_testing_each_answer
 from tests.mutation.run import lab_cells
 
 LABS = [lab for lab in all_labs() if any(cell.kind == "test" for cell in lab_cells(lab))]
@@ -73,3 +74,34 @@ def test_test_cells_leave_the_namespace_as_they_found_it(lab):
                 assert not clash, f"{lab}: an experiment cell rebinds {clash}, which answer cells define"
     needed = sorted(read_by_tests & experiment_names(lab))
     assert not needed, f"{lab}: test cells read {needed}, which cells tagged experiment bind; untag them"
+
+
+PACKED_LABS = [lab for lab in LABS if cells_testing_each_answer(lab)]
+
+
+@pytest.mark.parametrize("lab", PACKED_LABS)
+def test_a_packed_labs_test_cells_each_test_their_own_answer(lab):
+    """A corpus that declares TESTED_BY is graded several entries to a notebook (tests/grading.py), which is sound
+    only if no test cell reads a name another answer cell binds, and no answer cell reads one either."""
+    cells = cells_testing_each_answer(lab)
+    namespace = ReadRecorder({"__name__": "__main__"})
+    bound_by: dict[str, str] = {}  # name -> the answer cell that binds it
+    with contextlib.redirect_stdout(io.StringIO()):
+        for cell in lab_cells(lab):
+            namespace.reads.clear()
+            before = bound_names(namespace)
+            exec(compile(cell.source, f"<{cell.kind} {cell.grade_id}>", "exec"), namespace)
+            reads = namespace.reads | names_read(cell.source)
+            if cell.kind == "answer":
+                bound_by |= {
+                    name: cell.grade_id for name, value in bound_names(namespace).items() if before.get(name) != value
+                }
+                owner = cell.grade_id
+            elif cell.kind == "test":
+                owner = next((answer for answer, tests in cells.items() if cell.grade_id in tests), None)
+                assert owner, f"{lab}: TESTED_BY names no answer cell for {cell.grade_id}"
+            else:
+                continue
+            foreign = sorted(name for name in reads if bound_by.get(name, owner) != owner)
+            assert not foreign, f"{lab} {cell.grade_id} reads {foreign}, bound by other answer cells"
+    assert set(cells) == {cell.grade_id for cell in lab_cells(lab) if cell.kind == "answer"}

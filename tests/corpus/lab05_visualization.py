@@ -13,6 +13,17 @@ from tests.submissions import WrongImplementation as Wrong
 from tests.submissions import reference_answers, reference_editor
 
 LAB = "lab05_visualization"
+# Each test cell tests one answer only (tests/test_lab_namespaces.py checks it), so entries of different answer
+# cells are graded together, several to a notebook (tests/grading.py).
+TESTED_BY = {
+    "layer_activations": ("test_layer_activations",),
+    "saliency_map": ("test_saliency_map",),
+    "activation_maximization": ("test_activation_maximization",),
+    "class_visualization": ("test_class_visualization",),
+    "nearest_neighbors": ("test_nearest_neighbors",),
+    "occlusion_map": ("test_occlusion_map",),
+    "questions": ("test_q1", "test_q2", "test_q3", "test_q4", "test_q5"),
+}
 REFERENCE = reference_answers(LAB)
 edit = reference_editor(LAB)
 
