@@ -60,6 +60,15 @@ CHAPTERS = {
         5,
         12,
     ),
+    "05_visualization": (
+        [
+            "filters: (16, 3, 3), responses to one digit: (16, 8, 8)",
+            "Grad-CAM maps that are constant (all zero), left out of the means:",
+        ],
+        8,
+        7,
+        40,
+    ),
     "06_adversarial": (["clean test accuracy of model A:"], 10, 8, 11),
 }
 
