@@ -38,7 +38,9 @@ class GradingRun:
     def code_in_notebook_of(self, name: str) -> str:
         """The answers typed into the submission ``name`` was graded in (every entry of its pack)."""
         notebook = self.notebook_of.get(name, name)
-        return "\n".join(e.code for e in self.corpus + self.alternatives if self.notebook_of.get(e.name) == notebook)
+        return "\n".join(
+            e.code for e in self.corpus + self.alternatives if self.notebook_of.get(e.name, e.name) == notebook
+        )
 
 
 def load_corpus(lab: str) -> tuple[list[WrongImplementation], list[WrongImplementation]]:
