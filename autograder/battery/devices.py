@@ -168,11 +168,20 @@ SIMULATIONS: list[SimulatedGpu] = []  # the simulations now running (a callback 
 def simulated_gpu(*values) -> Iterator[SimulatedGpu]:
     """Pretend that the tensors in ``values`` (and the modules' parameters and buffers) are on cuda:0."""
     mode = SimulatedGpu(gpu_tensors_in(values))
+    real_from_numpy = torch.from_numpy
+
+    def from_numpy(array):  # not a torch function, so the mode never sees it: its tensors are made on the CPU
+        tensor = real_from_numpy(array)
+        mode.mark(tensor, "cpu")
+        return tensor
+
     SIMULATIONS.append(mode)
+    torch.from_numpy = from_numpy
     try:
         with mode:
             yield mode
     finally:
+        torch.from_numpy = real_from_numpy
         SIMULATIONS.remove(mode)
 
 

@@ -74,6 +74,19 @@ class Fails(nn.Module):
         raise RuntimeError("this layer always fails (the hidden tests' broken model)")
 
 
+class NoGradOnly(nn.Module):
+    """The identity, which raises when it runs with gradients enabled: a function that promises scores without a
+    graph must run the model under ``torch.no_grad()`` (or ``torch.inference_mode()``), not detach afterwards."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "the model ran with gradients enabled, building a graph; run it under torch.no_grad() "
+                "(detaching the result afterwards still builds the graph)"
+            )
+        return x
+
+
 class TwoPaths(nn.Module):
     """head(flatten(tanh(body(x)) + shortcut(x))): a forward that is not a chain of children, with the
     ``body`` nested two levels deep, so a layer must be found by a hook, not by walking the children."""

@@ -33,6 +33,11 @@ def memory_of(tensor: torch.Tensor) -> int:
     return 0 if tensor.device.type == "meta" else tensor.untyped_storage().data_ptr()
 
 
+def leaf_grad(tensor: torch.Tensor) -> torch.Tensor | None:
+    """A leaf's ``.grad``; a tensor computed from others (a model's output) has none, and reading it would warn."""
+    return tensor.grad if tensor.is_leaf else None
+
+
 @dataclass
 class TensorState:
     tensor: torch.Tensor
@@ -44,7 +49,8 @@ class TensorState:
 
     @classmethod
     def of(cls, tensor: torch.Tensor) -> TensorState:
-        grad = tensor.grad.detach().clone() if tensor.grad is not None else None
+        grad = leaf_grad(tensor)
+        grad = grad.detach().clone() if grad is not None else None
         return cls(tensor, tensor.detach().clone(), tensor._version, memory_of(tensor), tensor.requires_grad, grad)
 
     def change(self, name: str, versions: bool, grads: bool = True) -> str | None:
@@ -60,10 +66,8 @@ class TensorState:
             )
         if tensor.requires_grad != self.requires_grad:
             return f"changed {name}.requires_grad; use a copy: {name}.clone().detach().requires_grad_(True)"
-        if grads and (
-            (tensor.grad is None) != (self.grad is None)
-            or (tensor.grad is not None and not same_values(tensor.grad, self.grad))
-        ):
+        grad = leaf_grad(tensor)
+        if grads and ((grad is None) != (self.grad is None) or (grad is not None and not same_values(grad, self.grad))):
             return f"changed {name}.grad; take gradients of a copy of {name}, not of {name} itself"
         return None
 
