@@ -17,7 +17,7 @@ import nbformat
 
 from autograder.paths import REPO_ROOT, released_notebook, source_notebook
 from autograder.tampering import hidden_test_lines
-from tests.submissions import WrongImplementation, corpus_submissions, pack_submissions, packed
+from tests.submissions import WrongImplementation, corpus_submissions, pack_submissions, packed, scoring_cells
 
 
 @dataclass
@@ -50,16 +50,28 @@ def load_corpus(lab: str) -> tuple[list[WrongImplementation], list[WrongImplemen
 
 def cells_testing_each_answer(lab: str) -> dict[str, tuple[str, ...]] | None:
     """A corpus's TESTED_BY: answer cell -> the test cells that test it, declared where each test cell tests one
-    answer only (no answer calls another, no test lends one), so that entries of different cells share a notebook."""
+    answer (no test cell reads another answer but to lend a correct version of it, or as USES declares), so that
+    entries of different cells share a notebook."""
     return getattr(importlib.import_module(f"tests.corpus.{lab}"), "TESTED_BY", None)
 
 
+def answers_using_others(lab: str) -> dict[str, tuple[str, ...]]:
+    """A corpus's USES: answer cell -> the answer cells its reference answer or its test cells read (a training
+    step that calls the lab's attack, a test that builds a model from the student's block), declared with
+    TESTED_BY; tests/test_lab_namespaces.py checks that every such read is declared."""
+    return getattr(importlib.import_module(f"tests.corpus.{lab}"), "USES", {})
+
+
 def scores_in_pack(
-    entry: WrongImplementation, pack_scores: dict[str, tuple[float, float]], pack: list, cells: dict
+    entry: WrongImplementation,
+    pack_scores: dict[str, tuple[float, float]],
+    pack: list,
+    cells: dict,
+    uses: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """An entry's scores from its pack's: the pack's everywhere but in the test cells of the pack's other entries,
-    where the entry (whose answer they do not test) is given full marks."""
-    others = {cell for other in pack if other is not entry for cell in cells[other.cell]}
+    """An entry's scores from its pack's: the pack's everywhere but in the test cells of the pack's other entries
+    (and of the answers that use theirs), where the entry (whose answer they do not test) is given full marks."""
+    others = {cell for other in pack if other is not entry for cell in scoring_cells(other.cell, cells, uses or {})}
     return {
         cell: (maximum, maximum) if cell in others else (score, maximum)
         for cell, (score, maximum) in pack_scores.items()
@@ -84,9 +96,20 @@ def grade_corpus(lab: str, workdir: Path, extra_submissions: dict[str, str] | No
     """Write reference, blank, corpus and alternative submissions, grade them, read the outputs."""
     corpus, alternatives = load_corpus(lab)
     submissions = workdir / "submitted"
-    cells = cells_testing_each_answer(lab)
-    packs = packed(corpus, cells) + packed(alternatives, cells) if cells else []
-    corpus_submissions(lab, [] if cells else corpus + alternatives, submissions)
+    cells, uses = cells_testing_each_answer(lab), answers_using_others(lab)
+    # an entry the grader flags (a cheat) is graded alone: a flag applies to the whole notebook it was found in
+    flagged = getattr(importlib.import_module(f"tests.corpus.{lab}"), "FLAGGED", {})
+    alone = [entry for entry in corpus + alternatives if not cells or entry.name in flagged]
+    packs = (
+        [
+            pack
+            for entries in (corpus, alternatives)
+            for pack in packed([e for e in entries if e not in alone], cells, uses)
+        ]
+        if cells
+        else []
+    )
+    corpus_submissions(lab, alone, submissions)
     notebook_of = pack_submissions(lab, packs, submissions) if cells else {}
     for name, text in (extra_submissions or {}).items():
         (submissions / name).write_text(text)
@@ -104,7 +127,7 @@ def grade_corpus(lab: str, workdir: Path, extra_submissions: dict[str, str] | No
     for pack in packs:
         notebook = notebook_of[pack[0].name]
         for entry in pack:
-            scores[entry.name] = scores_in_pack(entry, scores[notebook], pack, cells)
+            scores[entry.name] = scores_in_pack(entry, scores[notebook], pack, cells, uses)
             if notebook in problems:
                 problems[entry.name] = problems[notebook]
     return GradingRun(lab, out, corpus, alternatives, dict(scores), dict(problems), grades, result.stdout, notebook_of)

@@ -83,17 +83,53 @@ def corpus_submissions(lab: str, corpus: list[WrongImplementation], folder: Path
         write_submission(folder, wrong.name, student_notebook(lab, {**reference, wrong.cell: wrong.code}))
 
 
+def closure(start: str, edges: dict[str, tuple[str, ...]]) -> set[str]:
+    """Every cell reachable from ``start`` along ``edges`` (start itself excluded unless on a cycle)."""
+    found: set[str] = set()
+    stack = list(edges.get(start, ()))
+    while stack:
+        cell = stack.pop()
+        if cell not in found:
+            found.add(cell)
+            stack.extend(edges.get(cell, ()))
+    return found
+
+
+def users(cell: str, uses: dict[str, tuple[str, ...]]) -> set[str]:
+    """The answer cells whose reference answer or test cells read ``cell``'s names, directly or through others."""
+    used_by: dict[str, list[str]] = {}
+    for user, used in uses.items():
+        for other in used:
+            used_by.setdefault(other, []).append(user)
+    return closure(cell, {key: tuple(value) for key, value in used_by.items()})
+
+
+def scoring_cells(cell: str, tested_by: dict[str, tuple[str, ...]], uses: dict[str, tuple[str, ...]]) -> set[str]:
+    """The test cells an answer in ``cell`` can lose points in: its own, and those of the answers that use it."""
+    return {test for owner in {cell} | users(cell, uses) for test in tested_by[owner]}
+
+
 def packed(
-    entries: list[WrongImplementation], tested_by: dict[str, tuple[str, ...]]
+    entries: list[WrongImplementation],
+    tested_by: dict[str, tuple[str, ...]],
+    uses: dict[str, tuple[str, ...]] | None = None,
 ) -> list[list[WrongImplementation]]:
-    """Entries grouped into packs with at most one entry per answer cell, for a lab whose test cells each test
-    one answer cell only (``tested_by`` maps every answer cell to its test cells): one notebook per pack then
-    grades several entries at once, each scored by its own answer's test cells (see tests.grading)."""
+    """Entries grouped into packs, for a lab whose test cells each test one answer cell (``tested_by`` maps every
+    answer cell to its test cells), save the uses declared in ``uses`` (answer cell -> the answer cells its
+    reference answer or its test cells read). A pack holds at most one entry per answer cell, and never entries of
+    two cells one of which uses the other (directly or through others): one notebook per pack then grades several
+    entries at once, each scored by the test cells of its own answer and of the answers that use it
+    (see tests.grading)."""
+    uses = uses or {}
     packs: list[list[WrongImplementation]] = []
     for entry in entries:
-        if entry.cell not in tested_by or not set(entry.loses) <= set(tested_by[entry.cell]):
-            raise ValueError(f"{entry.name}: the test cells of {entry.cell!r} are {tested_by.get(entry.cell)}")
-        pack = next((pack for pack in packs if all(other.cell != entry.cell for other in pack)), None)
+        if entry.cell not in tested_by or not set(entry.loses) <= scoring_cells(entry.cell, tested_by, uses):
+            raise ValueError(
+                f"{entry.name}: the test cells of {entry.cell!r} (and of the answers that use it) are "
+                f"{sorted(scoring_cells(entry.cell, tested_by, uses)) if entry.cell in tested_by else None}"
+            )
+        related = {entry.cell} | closure(entry.cell, uses) | users(entry.cell, uses)
+        pack = next((pack for pack in packs if all(other.cell not in related for other in pack)), None)
         if pack is None:
             packs.append(pack := [])
         pack.append(entry)

@@ -143,5 +143,5 @@ def test_feedback_says_which_experiments_the_grader_left_out(graded_corpus, lab)
 
 def test_lab06_feedback_names_the_mistake(graded_corpus):
     run = graded_corpus("lab06_adversarial")
-    html = (run.out / "feedback" / "mim_batch_l1" / "lab06_adversarial.html").read_text()
+    html = run.feedback_page("mim_batch_l1").read_text()
     assert "take the norm of each example separately" in html

@@ -16,8 +16,9 @@ import pytest
 from autograder.experiments import bound_names as names_bound_by
 from autograder.experiments import is_experiment, names_read
 from autograder.paths import all_labs, source_notebook
-from tests.grading import cells_testing_each_answer
+from tests.grading import answers_using_others, cells_testing_each_answer
 from tests.mutation.run import lab_cells
+from tests.submissions import closure
 
 LABS = [lab for lab in all_labs() if any(cell.kind == "test" for cell in lab_cells(lab))]
 
@@ -28,6 +29,11 @@ class ReadRecorder(dict):
     def __init__(self, *args):
         super().__init__(*args)
         self.reads: set[str] = set()
+        self.lent: set[str] = set()  # names a hidden test bound for a call and restored (Student.lending)
+
+    def update(self, values):
+        self.lent |= set(values)
+        super().update(values)
 
     def __getitem__(self, name):
         self.reads.add(name)
@@ -82,16 +88,21 @@ PACKED_LABS = [lab for lab in LABS if cells_testing_each_answer(lab)]
 @pytest.mark.parametrize("lab", PACKED_LABS)
 def test_a_packed_labs_test_cells_each_test_their_own_answer(lab):
     """A corpus that declares TESTED_BY is graded several entries to a notebook (tests/grading.py), which is sound
-    only if no test cell reads a name another answer cell binds, and no answer cell reads one either."""
-    cells = cells_testing_each_answer(lab)
+    only if no test cell reads a name another answer cell binds (lending a correct version of one, as the hidden
+    tests of an answer that may call another do, is not reading it), and no answer cell reads one either, but
+    where the corpus's USES declares it (packs then keep the cells apart)."""
+    cells, uses = cells_testing_each_answer(lab), answers_using_others(lab)
     namespace = ReadRecorder({"__name__": "__main__"})
     bound_by: dict[str, str] = {}  # name -> the answer cell that binds it
     with contextlib.redirect_stdout(io.StringIO()):
         for cell in lab_cells(lab):
             namespace.reads.clear()
+            namespace.lent.clear()
             before = bound_names(namespace)
             exec(compile(cell.source, f"<{cell.kind} {cell.grade_id}>", "exec"), namespace)
-            reads = namespace.reads | names_read(cell.source)
+            # a name a hidden test lends (a correct version bound for a call, then restored) is not read from the
+            # notebook; a name the cell's own code mentions is
+            reads = (namespace.reads - namespace.lent) | names_read(cell.source)
             if cell.kind == "answer":
                 bound_by |= {
                     name: cell.grade_id for name, value in bound_names(namespace).items() if before.get(name) != value
@@ -102,6 +113,10 @@ def test_a_packed_labs_test_cells_each_test_their_own_answer(lab):
                 assert owner, f"{lab}: TESTED_BY names no answer cell for {cell.grade_id}"
             else:
                 continue
-            foreign = sorted(name for name in reads if bound_by.get(name, owner) != owner)
-            assert not foreign, f"{lab} {cell.grade_id} reads {foreign}, bound by other answer cells"
+            allowed = {owner} | closure(owner, uses)
+            foreign = sorted(name for name in reads if bound_by.get(name, owner) not in allowed)
+            assert not foreign, (
+                f"{lab} {cell.grade_id} reads {foreign}, bound by other answer cells "
+                f"({sorted({bound_by[name] for name in foreign})}); declare them in USES[{owner!r}]"
+            )
     assert set(cells) == {cell.grade_id for cell in lab_cells(lab) if cell.kind == "answer"}

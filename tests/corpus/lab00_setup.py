@@ -2,6 +2,16 @@
 
 from tests.submissions import WrongImplementation as Wrong
 
+# Each test cell tests one answer (and the answers USES names; tests/test_lab_namespaces.py checks it), so
+# entries of unrelated answer cells are graded together, several to a notebook (tests/grading.py).
+TESTED_BY = {
+    "standardize": ("test_standardize",),
+    "pairwise_sq_distances": ("test_pairwise_sq_distances",),
+    "one_hot": ("test_one_hot",),
+    "to_device": ("test_to_device",),
+    "fit_line": ("test_fit_line",),
+}
+
 CORPUS = [
     Wrong(
         "standardize_unbiased_std",

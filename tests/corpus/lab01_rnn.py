@@ -10,6 +10,21 @@ from tests.submissions import WrongImplementation as Wrong
 from tests.submissions import reference_answers, reference_editor
 
 LAB = "lab01_rnn"
+
+# Each test cell tests one answer (and the answers USES names; tests/test_lab_namespaces.py checks it), so
+# entries of unrelated answer cells are graded together, several to a notebook (tests/grading.py).
+TESTED_BY = {
+    "elman": ("test_elman",),
+    "gated": ("test_gated",),
+    "gru": ("test_gru",),
+    "lstm": ("test_lstm",),
+    "unroll": ("test_unroll",),
+    "is_balanced": ("test_is_balanced",),
+    "make_parentheses_data": ("test_make_parentheses_data",),
+    "questions": ("test_q1", "test_q2", "test_q3"),
+}
+USES = {"make_parentheses_data": ("is_balanced",)}  # the reference generator labels words with is_balanced
+
 REFERENCE = reference_answers(LAB)
 edit = reference_editor(LAB)
 

@@ -7,6 +7,27 @@ from tests.submissions import WrongImplementation as Wrong
 from tests.submissions import reference_editor
 
 LAB = "lab02_init"
+
+# Each test cell tests one answer (and the answers USES names; tests/test_lab_namespaces.py checks it), so
+# entries of unrelated answer cells are graded together, several to a notebook (tests/grading.py).
+TESTED_BY = {
+    "calculate_gain": ("test_calculate_gain",),
+    "fan_in_and_fan_out": ("test_fan_in_and_fan_out",),
+    "kaiming_normal": ("test_kaiming_normal",),
+    "kaiming_uniform": ("test_kaiming_uniform",),
+    "xavier_normal": ("test_xavier_normal",),
+    "xavier_uniform": ("test_xavier_uniform",),
+    "clip_grad_norm": ("test_clip_grad_norm",),
+    "activation_variances": ("test_activation_variances",),
+    "questions": ("test_q1", "test_q2", "test_q3"),
+}
+USES = {  # the reference initialisers compute their standard deviation with the lab's own helpers
+    "kaiming_normal": ("calculate_gain", "fan_in_and_fan_out"),
+    "kaiming_uniform": ("calculate_gain", "fan_in_and_fan_out"),
+    "xavier_normal": ("fan_in_and_fan_out",),
+    "xavier_uniform": ("fan_in_and_fan_out",),
+}
+
 edit = reference_editor(LAB)
 
 GAIN, FAN = ("test_calculate_gain",), ("test_fan_in_and_fan_out",)

@@ -9,6 +9,17 @@ from tests.submissions import WrongImplementation as Wrong
 from tests.submissions import reference_answers, reference_editor
 
 LAB = "lab03_batchnorm"
+
+# Each test cell tests one answer (and the answers USES names; tests/test_lab_namespaces.py checks it), so
+# entries of unrelated answer cells are graded together, several to a notebook (tests/grading.py).
+TESTED_BY = {
+    "batch_norm": ("test_batch_norm_training", "test_batch_norm_eval"),
+    "batchnorm1d": ("test_batchnorm1d",),
+    "batchnorm2d": ("test_batchnorm2d",),
+    "questions": ("test_q1", "test_q2", "test_q3"),
+}
+USES = {"batchnorm1d": ("batch_norm",), "batchnorm2d": ("batchnorm1d",)}  # each module calls the one before
+
 REFERENCE = reference_answers(LAB)
 edit = reference_editor(LAB)
 

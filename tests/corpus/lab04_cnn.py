@@ -15,6 +15,23 @@ from tests.submissions import WrongImplementation as Wrong
 from tests.submissions import reference_answers, reference_editor
 
 LAB = "lab04_cnn"
+
+# Each test cell tests one answer (and the answers USES names; tests/test_lab_namespaces.py checks it), so
+# entries of unrelated answer cells are graded together, several to a notebook (tests/grading.py).
+TESTED_BY = {
+    "conv_output_size": ("test_conv_output_size",),
+    "receptive_field": ("test_receptive_field",),
+    "global_avg_pool": ("test_global_avg_pool",),
+    "inception": ("test_inception",),
+    "residual": ("test_residual",),
+    "resnet18": ("test_resnet18",),
+    "questions": ("test_q1", "test_q2", "test_q3"),
+}
+USES = {  # the reference ResNet-18 is built from the lab's residual block; the answers to the questions use its helpers
+    "resnet18": ("residual",),
+    "questions": ("conv_output_size", "inception"),
+}
+
 REFERENCE = reference_answers(LAB)
 edit = reference_editor(LAB)
 

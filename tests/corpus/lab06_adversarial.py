@@ -8,6 +8,19 @@ import textwrap
 
 from tests.submissions import WrongImplementation as Wrong
 
+# Each test cell tests one answer (and the answers USES names; tests/test_lab_namespaces.py checks it), so
+# entries of unrelated answer cells are graded together, several to a notebook (tests/grading.py).
+TESTED_BY = {
+    "fgsm": ("test_fgsm",),
+    "pgd": ("test_pgd",),
+    "mim": ("test_mim",),
+    "finite_difference_gradient": ("test_finite_difference_gradient",),
+    "adversarial_training_step": ("test_adversarial_training_step",),
+    "questions": ("test_q1", "test_q2", "test_q3"),
+}
+USES = {"adversarial_training_step": ("pgd",)}  # the reference training step attacks with the lab's pgd
+
+
 FGSM = ("test_fgsm",)
 PGD = ("test_pgd",)
 MIM = ("test_mim",)
