@@ -70,6 +70,12 @@ CHAPTERS = {
         40,
     ),
     "06_adversarial": (["clean test accuracy of model A:"], 10, 8, 11),
+    "07_calibration": (
+        ["AUROC test digits vs letters: ranks", "the search bracket for T is"],
+        12,
+        9,
+        21,
+    ),
 }
 
 
