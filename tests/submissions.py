@@ -116,10 +116,10 @@ def packed(
 ) -> list[list[WrongImplementation]]:
     """Entries grouped into packs, for a lab whose test cells each test one answer cell (``tested_by`` maps every
     answer cell to its test cells), save the uses declared in ``uses`` (answer cell -> the answer cells its
-    reference answer or its test cells read). A pack holds at most one entry per answer cell, and never entries of
-    two cells one of which uses the other (directly or through others): one notebook per pack then grades several
-    entries at once, each scored by the test cells of its own answer and of the answers that use it
-    (see tests.grading)."""
+    reference answer or its test cells read). An answer can lose points in its own test cells and in those of the
+    answers that use it; a pack never holds two entries that could lose points in the same cell (so at most one
+    per answer cell, none of two cells one of which uses the other, none of two cells that one answer uses): one
+    notebook per pack then grades several entries at once, each scored by its own such cells (see tests.grading)."""
     uses = uses or {}
     packs: list[list[WrongImplementation]] = []
     for entry in entries:
@@ -128,8 +128,11 @@ def packed(
                 f"{entry.name}: the test cells of {entry.cell!r} (and of the answers that use it) are "
                 f"{sorted(scoring_cells(entry.cell, tested_by, uses)) if entry.cell in tested_by else None}"
             )
-        related = {entry.cell} | closure(entry.cell, uses) | users(entry.cell, uses)
-        pack = next((pack for pack in packs if all(other.cell not in related for other in pack)), None)
+        mine = scoring_cells(entry.cell, tested_by, uses)
+        pack = next(
+            (pack for pack in packs if all(not mine & scoring_cells(other.cell, tested_by, uses) for other in pack)),
+            None,
+        )
         if pack is None:
             packs.append(pack := [])
         pack.append(entry)

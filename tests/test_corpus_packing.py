@@ -63,3 +63,9 @@ def test_the_cells_of_answers_that_use_another_entry_are_not_charged_to_this_one
         "test_q2": (1.0, 1.0),
     }
     assert scores_in_pack(f1, pack_scores, [f1, q1], TESTED_BY, USES)["test_g"] == (0.0, 3.0)
+
+
+def test_entries_of_two_answers_that_one_answer_uses_never_share_a_pack():
+    uses = {"questions": ("f", "g")}  # a failing question could be either entry's fault
+    packs = packed([entry("f1", "f"), entry("g1", "g")], TESTED_BY, uses)
+    assert [[e.name for e in pack] for pack in packs] == [["f1"], ["g1"]]
