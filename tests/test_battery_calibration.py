@@ -187,7 +187,7 @@ def softmax_naive(logits, T):
 
 
 def softmax_detached_temperature(logits, T):
-    return torch.softmax(logits / float(T), dim=-1)
+    return torch.softmax(logits / float(T.detach() if isinstance(T, torch.Tensor) else T), dim=-1)
 
 
 def softmax_in_place(logits, T):
