@@ -23,10 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.battery.compare import assert_close, check_form, fail, group, is_number, require
-from autograder.battery.devices import run_on_simulated_gpu
+from autograder.battery.compare import assert_close, check_form, fail, group, is_number, require, require_gpu_safe
 from autograder.battery.forbidden import forbidding
-from autograder.battery.inputs import layouts, normal, seeded
+from autograder.battery.inputs import holding_grad, layouts, normal, requiring_grad, seeded
 from autograder.battery.models import (
     Fails,
     NoGradOnly,
@@ -34,7 +33,7 @@ from autograder.battery.models import (
     mode_sensitive_cnn,
     mode_sensitive_mlp,
 )
-from autograder.battery.snapshot import Snapshot
+from autograder.battery.snapshot import Snapshot, call_leaving_unchanged
 from autograder.battery.student import Student, call, case
 
 FLOAT64, FLOAT32 = torch.float64, torch.float32
@@ -42,33 +41,6 @@ FLOAT64, FLOAT32 = torch.float64, torch.float32
 
 def tolerance(dtype: torch.dtype) -> float:
     return 1e-10 if dtype == FLOAT64 else 2e-6
-
-
-def with_contract(label: str, function: Callable, *args: Any, inputs: dict, **kwargs: Any) -> Any:
-    """Call the answer; afterwards ``inputs`` (tensors, models) must be unchanged, their ``.grad`` included."""
-    snapshot = Snapshot(**inputs)
-    result = call(label, function, *args, **kwargs)
-    snapshot.assert_unchanged(label, grads=False, input_grads=True)
-    return result
-
-
-def on_simulated_gpu(label: str, function: Callable, *args: Any, **kwargs: Any) -> None:
-    """Nothing the answer makes on the CPU meets the inputs on a GPU, and returned tensors stay there."""
-    _, violations = run_on_simulated_gpu(function, *args, **kwargs)
-    require(not violations, f"{label}, inputs on a GPU", violations[0] if violations else "")
-
-
-def requiring_grad(tensor: torch.Tensor) -> torch.Tensor:
-    """The same values as a non-leaf tensor that requires grad, as a model's output is."""
-    leaf = tensor.detach().clone().requires_grad_(True)
-    return leaf * 1
-
-
-def holding_grad(tensor: torch.Tensor) -> torch.Tensor:
-    """A leaf that requires grad and already holds a ``.grad``, which the answer must leave alone."""
-    leaf = tensor.detach().clone().requires_grad_(True)
-    leaf.grad = torch.full_like(leaf, 0.25)
-    return leaf
 
 
 # ------------------------------------------------------------------ data
@@ -216,7 +188,9 @@ def check_reliability_bins(namespace: MutableMapping[str, Any]) -> None:
 
     def bins(label: str, probs: torch.Tensor, labels: torch.Tensor, n_bins: int | None, **kwargs) -> None:
         args = (probs, labels) if n_bins is None else (probs, labels, n_bins)
-        result = with_contract(label, reliability_bins, *args, inputs={"probs": probs, "labels": labels}, **kwargs)
+        result = call_leaving_unchanged(
+            label, reliability_bins, *args, inputs={"probs": probs, "labels": labels}, **kwargs
+        )
         m = 15 if n_bins is None else n_bins
         require(
             isinstance(result, tuple) and len(result) == 3,
@@ -310,8 +284,8 @@ def check_reliability_bins(namespace: MutableMapping[str, Any]) -> None:
 
     with group("reliability_bins on inputs on a (simulated) GPU"):
         probs, labels = predictions(30, 4, seed=21, device=device)
-        on_simulated_gpu(case("reliability_bins", probs, labels), reliability_bins, probs, labels)
-        on_simulated_gpu(case("reliability_bins", probs, labels, n_bins=6), reliability_bins, probs, labels, n_bins=6)
+        require_gpu_safe(case("reliability_bins", probs, labels), reliability_bins, probs, labels)
+        require_gpu_safe(case("reliability_bins", probs, labels, n_bins=6), reliability_bins, probs, labels, n_bins=6)
 
 
 # ------------------------------------------------------------------ expected_calibration_error
@@ -326,7 +300,7 @@ def check_expected_calibration_error(namespace: MutableMapping[str, Any]) -> Non
     def ece(label: str, probs: torch.Tensor, labels: torch.Tensor, n_bins: int | None) -> None:
         args = (probs, labels) if n_bins is None else (probs, labels, n_bins)
         with student.lending(reliability_bins=reference_reliability_bins):
-            result = with_contract(label, ece_of, *args, inputs={"probs": probs, "labels": labels})
+            result = call_leaving_unchanged(label, ece_of, *args, inputs={"probs": probs, "labels": labels})
         m = 15 if n_bins is None else n_bins
         mistakes = ece_mistakes(probs, labels, m)
         if n_bins is None:
@@ -373,7 +347,7 @@ def check_expected_calibration_error(namespace: MutableMapping[str, Any]) -> Non
     with group("expected_calibration_error on inputs on a (simulated) GPU"):
         probs, labels = predictions(30, 4, seed=41, device=device)
         with student.lending(reliability_bins=reference_reliability_bins):
-            on_simulated_gpu(case("expected_calibration_error", probs, labels), ece_of, probs, labels)
+            require_gpu_safe(case("expected_calibration_error", probs, labels), ece_of, probs, labels)
 
 
 # ------------------------------------------------------------------ softmax_with_temperature
@@ -391,7 +365,7 @@ def check_softmax_with_temperature(namespace: MutableMapping[str, Any]) -> None:
     device = student.device
 
     def check(label: str, logits: torch.Tensor, T, atol: float | None = None) -> torch.Tensor:
-        result = with_contract(
+        result = call_leaving_unchanged(
             label, tempered, logits, T, inputs={"logits": logits} | ({"T": T} if isinstance(T, torch.Tensor) else {})
         )
         t = float(T.detach()) if isinstance(T, torch.Tensor) else float(T)
@@ -471,7 +445,7 @@ def check_softmax_with_temperature(namespace: MutableMapping[str, Any]) -> None:
 
     with group("softmax_with_temperature on logits on a (simulated) GPU"):
         logits = normal((3, 4), seed=64, device=device)
-        on_simulated_gpu(case("softmax_with_temperature", logits, 2.0), tempered, logits, 2.0)
+        require_gpu_safe(case("softmax_with_temperature", logits, 2.0), tempered, logits, 2.0)
 
 
 # ------------------------------------------------------------------ fit_temperature
@@ -528,7 +502,7 @@ def check_fit_temperature(namespace: MutableMapping[str, Any]) -> None:
         snapshot_of = {"logits": logits, "labels": labels}
         start = time.perf_counter()
         with student.lending(softmax_with_temperature=reference_softmax_with_temperature):
-            result = with_contract(label, fit, logits, labels, inputs=snapshot_of)
+            result = call_leaving_unchanged(label, fit, logits, labels, inputs=snapshot_of)
         seconds = time.perf_counter() - start
         if isinstance(result, torch.Tensor) and result.numel() == 1:
             fail(label, "return T as a Python float (T.item()), not a tensor")
@@ -602,7 +576,7 @@ def check_fit_temperature(namespace: MutableMapping[str, Any]) -> None:
     with group("fit_temperature on logits on a (simulated) GPU"):
         logits, labels = calibration_problem(100, 4, seed=82, overconfidence=2.0, device=device)
         with student.lending(softmax_with_temperature=reference_softmax_with_temperature):
-            on_simulated_gpu(case("fit_temperature", logits, labels), fit, logits, labels)
+            require_gpu_safe(case("fit_temperature", logits, labels), fit, logits, labels)
 
 
 # ------------------------------------------------------------------ max_softmax_score
@@ -616,7 +590,7 @@ def check_max_softmax_score(namespace: MutableMapping[str, Any]) -> None:
 
     def score(label: str, model: nn.Module, x: torch.Tensor, atol: float | None = None) -> torch.Tensor:
         with student.lending(softmax_with_temperature=reference_softmax_with_temperature):
-            result = with_contract(label, msp, model, x, inputs={"model": model, "x": x})
+            result = call_leaving_unchanged(label, msp, model, x, inputs={"model": model, "x": x})
         twin = copy.deepcopy(model).eval()
         with torch.no_grad():
             raw = twin(x.detach())
@@ -689,7 +663,7 @@ def check_max_softmax_score(namespace: MutableMapping[str, Any]) -> None:
         model = mode_sensitive_cnn(1, 4, 3, device=device, seed=106).train()
         x = normal((3, 1, 4, 4), seed=107, device=device)
         with student.lending(softmax_with_temperature=reference_softmax_with_temperature):
-            on_simulated_gpu(case("max_softmax_score", model, x), msp, model, x)
+            require_gpu_safe(case("max_softmax_score", model, x), msp, model, x)
 
 
 # ------------------------------------------------------------------ auroc
@@ -729,7 +703,7 @@ def check_auroc(namespace: MutableMapping[str, Any]) -> None:
 
     def check(label: str, scores_in: torch.Tensor, scores_out: torch.Tensor) -> None:
         with forbidding(label, forbidden, "the area under the ROC curve, from tensor operations"):
-            result = with_contract(
+            result = call_leaving_unchanged(
                 label, auroc, scores_in, scores_out, inputs={"scores_in": scores_in, "scores_out": scores_out}
             )
         wins, ties = pair_counts(scores_in, scores_out)
@@ -794,4 +768,4 @@ def check_auroc(namespace: MutableMapping[str, Any]) -> None:
         )
         for layout, variant in list(layouts(scores_in))[1:]:
             check(case("auroc", variant, scores_out) + f" ({layout})", variant, scores_out)
-        on_simulated_gpu(case("auroc", scores_in, scores_out), auroc, scores_in, scores_out)
+        require_gpu_safe(case("auroc", scores_in, scores_out), auroc, scores_in, scores_out)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from autograder.battery.devices import run_on_simulated_gpu
+
 _open_groups: list[list[int]] = []
 
 
@@ -163,3 +165,10 @@ def assert_equal(label: str, actual: Any, expected: Any, message: str = "") -> N
     """Exact equality of plain Python values (and their types: True is not 1, 1.0 is not 1)."""
     same = type(actual) is type(expected) and actual == expected
     require(same, label, message or f"expected {expected!r}, got {actual!r}")
+
+
+def require_gpu_safe(label: str, function, *args: Any, **kwargs: Any) -> None:
+    """``function(*args, **kwargs)`` on a simulated GPU makes nothing on the CPU that meets its inputs there, and
+    returns its tensors on the GPU."""
+    _, violations = run_on_simulated_gpu(function, *args, **kwargs)
+    require(not violations, f"{label}, on a (simulated) GPU", violations[0] if violations else "")

@@ -66,5 +66,17 @@ def layouts(tensor: torch.Tensor) -> Iterator[tuple[str, torch.Tensor]]:
         yield "channels_last", tensor.detach().contiguous(memory_format=torch.channels_last)
 
 
+def requiring_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """The same values as a non-leaf tensor that requires grad, as a model's output is."""
+    return tensor.detach().clone().requires_grad_(True) * 1
+
+
+def holding_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """A leaf that requires grad and already holds a ``.grad``, which the answer must leave alone."""
+    leaf = tensor.detach().clone().requires_grad_(True)
+    leaf.grad = torch.full_like(leaf, 0.25)
+    return leaf
+
+
 def tolerance(dtype: torch.dtype, float64: float = 1e-10, float32: float = 1e-5) -> float:
     return float64 if dtype == torch.float64 else float32

@@ -10,6 +10,7 @@ the first thing that changed and what to do instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from torch import nn
 from torch.nn.modules import module as module_globals
 
 from autograder.battery.compare import require
+from autograder.battery.student import call
 
 HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks")
@@ -168,3 +170,12 @@ class Snapshot:
     def assert_unchanged(self, label: str, versions: bool = True, grads: bool = False, input_grads: bool = True):
         changes = self.changes(versions, grads, input_grads)
         require(not changes, label, changes[0] if changes else "")
+
+
+def call_leaving_unchanged(label: str, function: Callable, *args: Any, inputs: dict, **kwargs: Any) -> Any:
+    """Call the answer (its errors named with ``label``); afterwards ``inputs`` (tensors, models) must be
+    unchanged: values, version counters, ``requires_grad``, the tensors' ``.grad``, models' modes and hooks."""
+    snapshot = Snapshot(**inputs)
+    result = call(label, function, *args, **kwargs)
+    snapshot.assert_unchanged(label, grads=False, input_grads=True)
+    return result

@@ -24,9 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.battery.compare import assert_close, check_form, group, require, within
-from autograder.battery.devices import run_on_simulated_gpu
-from autograder.battery.inputs import images, layouts, normal, seeded
+from autograder.battery.compare import assert_close, check_form, group, require, require_gpu_safe, within
+from autograder.battery.inputs import holding_grad, images, layouts, normal, seeded
 from autograder.battery.models import (
     Fails,
     TrainEvalGap,
@@ -35,7 +34,7 @@ from autograder.battery.models import (
     mode_sensitive_cnn,
     silent_hook,
 )
-from autograder.battery.snapshot import Snapshot
+from autograder.battery.snapshot import Snapshot, call_leaving_unchanged
 from autograder.battery.student import Student, call, case
 
 FLOAT64, FLOAT32 = torch.float64, torch.float32
@@ -50,16 +49,7 @@ def tolerance(dtype: torch.dtype) -> float:
 
 def with_contract(label: str, function: Callable, model: nn.Module, *args: Any, inputs: dict, **kwargs: Any) -> Any:
     """Call the answer; afterwards the model (modes, hooks, parameters, buffers) and ``inputs`` must be unchanged."""
-    snapshot = Snapshot(model=model, **inputs)
-    result = call(label, function, model, *args, **kwargs)
-    snapshot.assert_unchanged(label, grads=False, input_grads=True)
-    return result
-
-
-def on_simulated_gpu(label: str, function: Callable, *args: Any, **kwargs: Any) -> None:
-    """The answer creates nothing on the CPU when its model and inputs are on a GPU."""
-    _, violations = run_on_simulated_gpu(function, *args, **kwargs)
-    require(not violations, f"{label}, model and inputs on a GPU", violations[0] if violations else "")
+    return call_leaving_unchanged(label, function, model, *args, inputs={"model": model, **inputs}, **kwargs)
 
 
 def name_in(model: nn.Module, layer: nn.Module) -> str:
@@ -177,7 +167,7 @@ def check_layer_activations(namespace: MutableMapping[str, Any]) -> None:
     with group("layer_activations on a model and inputs on a (simulated) GPU"):
         model = mode_sensitive_cnn(1, 4, 3, device=device, seed=25)
         x = images((2, 1, 4, 4), seed=26, device=device)
-        on_simulated_gpu(case("layer_activations", model, "model[1]", x), layer_activations, model, model[1], x)
+        require_gpu_safe(case("layer_activations", model, "model[1]", x), layer_activations, model, model[1], x)
 
 
 # ------------------------------------------------------------------ saliency_map
@@ -285,7 +275,7 @@ def check_saliency_map(namespace: MutableMapping[str, Any]) -> None:
         for layout, variant in layouts(x):
             label = case("saliency_map", model, variant, target) + f" ({layout})"
             saliency(label, model, variant, target)
-        for name, variant in (("requires grad", x.clone().requires_grad_(True)), ("has a .grad", with_grad(x))):
+        for name, variant in (("requires grad", x.clone().requires_grad_(True)), ("has a .grad", holding_grad(x))):
             label = case("saliency_map", model, variant, target) + f" (x {name})"
             saliency(label, model, variant, target)
 
@@ -294,14 +284,7 @@ def check_saliency_map(namespace: MutableMapping[str, Any]) -> None:
         x = images((3, 1, 4, 4), seed=46, device=device)
         saliency(case("saliency_map", model, x, 2) + " (parameters frozen)", model, x, 2)
         for target in (torch.tensor([0, 2, 1], device=device), 1):
-            on_simulated_gpu(case("saliency_map", model, x, target), saliency_map, model, x, target)
-
-
-def with_grad(x: torch.Tensor) -> torch.Tensor:
-    """A leaf that requires grad and already holds a .grad (which the answer must leave alone)."""
-    leaf = x.detach().clone().requires_grad_(True)
-    leaf.grad = torch.full_like(leaf, 0.25)
-    return leaf
+            require_gpu_safe(case("saliency_map", model, x, target), saliency_map, model, x, target)
 
 
 # ------------------------------------------------------------------ activation_maximization, class_visualization
@@ -572,7 +555,7 @@ def check_seeds_and_devices(name: str, answer: Callable, device, leading: Callab
         label = case(name, model32, *args32, steps=2)
         result = with_contract(label, answer, model32, *args32, inputs={}, steps=2)
         check_form(label, result, shape=shape, dtype=FLOAT32, device=device)
-        on_simulated_gpu(case(name, model, *args, steps=2), answer, model, *args, steps=2)
+        require_gpu_safe(case(name, model, *args, steps=2), answer, model, *args, steps=2)
 
 
 # ------------------------------------------------------------------ nearest_neighbors
@@ -674,7 +657,7 @@ def check_nearest_neighbors(namespace: MutableMapping[str, Any]) -> None:
             f"took {seconds:.1f} s for 600,000 pairs; compute the (Q, N) distance matrix in one call (torch.cdist) "
             "instead of a Python loop over pairs",
         )
-        on_simulated_gpu(label, nearest_neighbors, train[:50], query[:5], 5)
+        require_gpu_safe(label, nearest_neighbors, train[:50], query[:5], 5)
 
 
 # ------------------------------------------------------------------ occlusion_map
@@ -793,4 +776,4 @@ def check_occlusion_map(namespace: MutableMapping[str, Any]) -> None:
         x = images((4, 1, 6, 6), seed=122, dtype=FLOAT32, device=device)
         occlusion(case("occlusion_map", model, x, 3, patch=3, stride=1), model, x, 3, patch=3, stride=1)
         for target in (3, torch.tensor([1, 0, 9, 3], device=device)):
-            on_simulated_gpu(case("occlusion_map", model, x, target), occlusion_map, model, x, target)
+            require_gpu_safe(case("occlusion_map", model, x, target), occlusion_map, model, x, target)

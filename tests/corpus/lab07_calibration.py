@@ -57,6 +57,21 @@ ECE_ZEROS = "torch.zeros(n_bins, dtype=torch.float64, device=probs.device).index
 LOG_T = "torch.zeros((), dtype=torch.float64, device=z.device, requires_grad=True)"
 FIT_RETURN = "    return log_t.exp().item()"
 # max_softmax_score
+# reliability_bins in numpy on the CPU, up to the return (which brings the results back, or not)
+NUMPY_BINS = """import numpy as np
+
+
+def reliability_bins(probs, labels, n_bins=15):
+    p = probs.detach().cpu().numpy().astype(np.float64)
+    y = labels.cpu().numpy()
+    confidence = p.max(axis=1)
+    correct = (p.argmax(axis=1) == y).astype(np.float64)
+    bin_of = np.digitize(confidence, np.linspace(0, 1, n_bins + 1)[1:-1], right=True)
+    count = np.bincount(bin_of, minlength=n_bins)
+    with np.errstate(invalid="ignore"):
+        conf = np.bincount(bin_of, weights=confidence, minlength=n_bins) / count
+        acc = np.bincount(bin_of, weights=correct, minlength=n_bins) / count
+"""
 MSP_LINE = "            return model(x).softmax(dim=1).amax(dim=1)\n"
 # auroc
 WINS = "    wins = (s_in > s_out).double().mean()\n"
@@ -240,22 +255,7 @@ def reliability_bins(probs, labels, n_bins=15):
     Wrong(
         "bins_numpy_result_left_on_the_cpu",
         "reliability_bins",
-        """
-import numpy as np
-
-
-def reliability_bins(probs, labels, n_bins=15):
-    p = probs.detach().cpu().numpy().astype(np.float64)
-    y = labels.cpu().numpy()
-    confidence = p.max(axis=1)
-    correct = (p.argmax(axis=1) == y).astype(np.float64)
-    bin_of = np.digitize(confidence, np.linspace(0, 1, n_bins + 1)[1:-1], right=True)
-    count = np.bincount(bin_of, minlength=n_bins)
-    with np.errstate(invalid="ignore"):
-        conf = np.bincount(bin_of, weights=confidence, minlength=n_bins) / count
-        acc = np.bincount(bin_of, weights=correct, minlength=n_bins) / count
-    return torch.as_tensor(conf), torch.as_tensor(acc), torch.as_tensor(count)
-""",
+        NUMPY_BINS + "    return torch.as_tensor(conf), torch.as_tensor(acc), torch.as_tensor(count)\n",
         BINS,
     ),
     # --- expected_calibration_error (the visible checks print what they find; the hidden tests take the points)
@@ -828,22 +828,7 @@ def auroc(scores_in, scores_out):
     Wrong(
         "bins_numpy_result_from_numpy_on_the_cpu",
         "reliability_bins",
-        """
-import numpy as np
-
-
-def reliability_bins(probs, labels, n_bins=15):
-    p = probs.detach().cpu().numpy().astype(np.float64)
-    y = labels.cpu().numpy()
-    confidence = p.max(axis=1)
-    correct = (p.argmax(axis=1) == y).astype(np.float64)
-    bin_of = np.digitize(confidence, np.linspace(0, 1, n_bins + 1)[1:-1], right=True)
-    count = np.bincount(bin_of, minlength=n_bins)
-    with np.errstate(invalid="ignore"):
-        conf = np.bincount(bin_of, weights=confidence, minlength=n_bins) / count
-        acc = np.bincount(bin_of, weights=correct, minlength=n_bins) / count
-    return torch.from_numpy(conf), torch.from_numpy(acc), torch.from_numpy(count)
-""",
+        NUMPY_BINS + "    return torch.from_numpy(conf), torch.from_numpy(acc), torch.from_numpy(count)\n",
         BINS,
     ),
     # the contract says "without building a graph (torch.no_grad())"; this builds the whole graph and detaches
@@ -921,27 +906,7 @@ def reliability_bins(probs, labels, n_bins=15):
     Wrong(
         "bins_numpy",
         "reliability_bins",
-        """
-import numpy as np
-
-
-def reliability_bins(probs, labels, n_bins=15):
-    p = probs.detach().cpu().numpy().astype(np.float64)
-    y = labels.detach().cpu().numpy()
-    confidence, prediction = p.max(axis=1), p.argmax(axis=1)
-    correct = (prediction == y).astype(np.float64)
-    bin_of = np.digitize(confidence, np.linspace(0, 1, n_bins + 1)[1:-1], right=True)
-    count = np.bincount(bin_of, minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_confidence = np.bincount(bin_of, weights=confidence, minlength=n_bins) / count
-        accuracy = np.bincount(bin_of, weights=correct, minlength=n_bins) / count
-    device = probs.device
-    return (
-        torch.from_numpy(mean_confidence).to(device),
-        torch.from_numpy(accuracy).to(device),
-        torch.from_numpy(count).to(device=device, dtype=torch.int64),
-    )
-""",
+        NUMPY_BINS + "    return tuple(torch.from_numpy(t).to(probs.device) for t in (conf, acc, count))\n",
         (),
     ),
     # --- expected_calibration_error
