@@ -8,7 +8,7 @@ the visible checks that print a tolerance next to each result.
 from dlcourse.checks import check_close, check_true
 from dlcourse.config import is_quick_mode, quick_or_full
 from dlcourse.data import DataSplits, dataset_for_this_run, load_dataset, load_digits, make_loaders
-from dlcourse.device import environment_report, get_device
+from dlcourse.device import environment_report, get_device, limit_cpu_threads
 from dlcourse.models import small_cnn
 from dlcourse.plot import frame_player, interactive_figure, plot_history, show_images
 from dlcourse.seed import seed_everything
@@ -30,6 +30,7 @@ __all__ = [
     "get_device",
     "interactive_figure",
     "is_quick_mode",
+    "limit_cpu_threads",
     "load_dataset",
     "load_digits",
     "make_loaders",

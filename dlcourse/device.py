@@ -23,6 +23,17 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def limit_cpu_threads(at_most: int = 2) -> int:
+    """Use at most ``at_most`` CPU threads (fewer if ``OMP_NUM_THREADS`` says so); returns the number used.
+
+    The course's networks are small: beyond two threads synchronisation costs more than it saves.
+    Results depend on the thread count (float sums are reordered), so chapters report it.
+    """
+    threads = max(1, min(at_most, torch.get_num_threads()))
+    torch.set_num_threads(threads)
+    return threads
+
+
 def environment_report() -> dict[str, str]:
     """Versions and hardware as a dict of strings (printed by the setup lab)."""
     import matplotlib

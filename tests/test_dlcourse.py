@@ -354,3 +354,12 @@ def test_check_close_names_a_known_mistake():
         checks.check_close(
             "x", torch.tensor([3.0]), torch.tensor([1.0]), mistakes={"forgot the sign": torch.tensor([2.0])}
         )
+
+
+def test_limit_cpu_threads_never_raises_the_count():
+    before = torch.get_num_threads()
+    try:
+        assert dlcourse.limit_cpu_threads(1) == 1 == torch.get_num_threads()
+        assert dlcourse.limit_cpu_threads(4) == 1  # the count set above is the ceiling now
+    finally:
+        torch.set_num_threads(before)
