@@ -43,7 +43,7 @@ def test_lab_pages_offer_colab():
 
 CHAPTERS = {
     # page: (executed outputs that must appear, tables, figures, base64 frames of the kernel-free player)
-    "01_sequences": (["one word per update:"], 4, 3, 8),
+    "01_sequences": (["one word per update:"], 5, 3, 8),
     "02_stability_init": (["every entry is multiplied by threshold / (norm + 1e-6)"], 10, 5, 10),
     "03_batchnorm": (
         [

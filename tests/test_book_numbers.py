@@ -27,6 +27,19 @@ CHAPTERS = sorted((REPO_ROOT / "book").glob("*.ipynb"))
 
 # (chapter stem, number as written) -> why it may be typed: a citation, or why it is not measured.
 ALLOWED: dict[tuple[str, str], str] = {
+    ("03_batchnorm", "14"): "BN-Inception matched Inception in 14 times fewer steps, Ioffe & Szegedy 2015",
+    ("03_batchnorm", "4.9"): "the BN-Inception ensemble's top-5 validation error, Ioffe & Szegedy 2015",
+    ("03_batchnorm", "10.6"): "group norm's error below BN's at 2 images per GPU, Wu & He 2018",
+    ("06_adversarial", "78"): "universal perturbations' fooling rate, Moosavi-Dezfooli et al. 2017",
+    ("06_adversarial", "94"): "universal perturbations' fooling rate, Moosavi-Dezfooli et al. 2017",
+    ("06_adversarial", "99.9"): "FGSM error rate on MNIST, Goodfellow et al. 2015",
+    ("06_adversarial", "89.4"): "FGSM error rate on MNIST, Goodfellow et al. 2015",
+    ("06_adversarial", "97.6"): "FGSM's average confidence on MNIST, Goodfellow et al. 2015",
+    ("06_adversarial", "17.9"): "FGSM error rate after adversarial training, Goodfellow et al. 2015",
+    ("06_adversarial", "98.8"): "clean MNIST accuracy of the robust model, Madry et al. 2018",
+    ("06_adversarial", "89"): "PGD accuracy on MNIST of the robust model, Madry et al. 2018",
+    ("06_adversarial", "87"): "clean CIFAR-10 accuracy of the robust model, Madry et al. 2018",
+    ("06_adversarial", "46"): "PGD accuracy on CIFAR-10 of the robust model, Madry et al. 2018",
     ("04_advanced_cnns", "1.2"): "ImageNet's training set size, Deng et al. 2009",
     ("04_advanced_cnns", "15.3"): "AlexNet's ILSVRC-2012 top-5 error, Krizhevsky et al. 2012",
     ("04_advanced_cnns", "26.2"): "the second-best ILSVRC-2012 entry, Krizhevsky et al. 2012",

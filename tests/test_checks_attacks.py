@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dlcourse import checks
@@ -50,3 +51,160 @@ def test_check_attack_contract_rejects_broken_attacks(wrong, message):
     x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
     with pytest.raises(AssertionError, match=message):
         checks.check_attack_contract("attack", wrong, attack_model(), x, y, eps=0.1)
+
+
+# --- the adversarial training step (dlcourse.checks.check_training_step_contract)
+# The step functions below find this pgd among their globals, as a student's step finds the lab's; the check
+# lends its own in its place while the step runs, and the step that attacks inline runs this one.
+
+
+def pgd(model, x, y, eps, alpha, steps, random_start=True, targeted=False):
+    was_training = model.training
+    model.eval()
+    x = x.detach()
+    x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1) if random_start else x.clone()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+        x_adv = x_adv.detach() + (-alpha if targeted else alpha) * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+    model.train(was_training)
+    return x_adv
+
+
+def training_step(
+    model,
+    optimizer,
+    x,
+    y,
+    eps,
+    alpha,
+    steps,
+    use_predicted_labels=True,
+    *,
+    attack_labels="predicted",
+    loss_terms="both",
+    zero_grad=True,
+    train_mode=True,
+    optimizer_steps=1,
+    returns="float",
+):
+    """A correct step by default; each keyword makes one realistic mistake."""
+    model.eval()
+    with torch.no_grad():
+        predicted = model(x).argmax(dim=1)
+    labels = {"predicted": predicted, "y": y, "none": None}[attack_labels]
+    x_adv = x if attack_labels == "none" else pgd(model, x, labels, eps, alpha, steps, random_start=True)
+    model.train(train_mode)
+    if zero_grad:
+        optimizer.zero_grad()
+    clean, adversarial = F.cross_entropy(model(x), y), F.cross_entropy(model(x_adv), y)
+    loss = {"both": clean + adversarial, "clean": clean, "adversarial": adversarial, "half": (clean + adversarial) / 2}
+    loss = loss[loss_terms]
+    loss.backward()
+    for _ in range(optimizer_steps):
+        optimizer.step()
+    return {"float": loss.item(), "tensor": loss, "clean loss": clean.item()}[returns]
+
+
+def concatenated_step(model, optimizer, x, y, eps, alpha, steps, use_predicted_labels=True):
+    """Another correct style: the sum of the two batch means from one forward pass on the concatenated batch."""
+    model.eval()
+    with torch.inference_mode():
+        target = model(x).max(dim=1).indices
+    target = target.clone()  # an inference tensor cannot enter autograd
+    x_adv = pgd(model, x, target, eps=eps, alpha=alpha, steps=steps)
+    model.train()
+    model.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(torch.cat([x, x_adv])), torch.cat([y, y]), reduction="sum") / len(x)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+@pytest.mark.parametrize("step", [training_step, concatenated_step])
+def test_check_training_step_contract_accepts_correct_steps(step, capsys):
+    checks.check_training_step_contract(step)
+    assert "OK" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "mistake, message",
+    [
+        ({"loss_terms": "clean"}, "clean loss alone"),
+        ({"loss_terms": "adversarial"}, "adversarial loss alone"),
+        ({"loss_terms": "half"}, "half the expected"),
+        ({"attack_labels": "none"}, "saw the clean inputs"),
+        ({"attack_labels": "y"}, "crafted against y"),
+        ({"zero_grad": False}, "zero them first"),
+        ({"train_mode": False}, "not left in train mode"),
+        ({"optimizer_steps": 2}, "ran 2 times"),
+        ({"optimizer_steps": 0}, "ran 0 times"),
+        ({"returns": "tensor"}, "Python float"),
+        ({"returns": "clean loss"}, "returned loss"),
+    ],
+)
+def test_check_training_step_contract_rejects_broken_steps(mistake, message):
+    def step(*args, **kwargs):
+        return training_step(*args, **kwargs, **mistake)
+
+    with pytest.raises(AssertionError, match=message):
+        checks.check_training_step_contract(step)
+
+
+def test_check_training_step_contract_rejects_an_attack_on_another_model():
+    other = nn.Sequential(nn.Flatten(), nn.Linear(6, 2))
+
+    def step(model, optimizer, x, y, eps, alpha, steps, use_predicted_labels=True):
+        with torch.no_grad():
+            labels = model.eval()(x).argmax(dim=1)
+        x_adv = pgd(other, x, labels, eps, alpha, steps)
+        model.train()
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y) + F.cross_entropy(model(x_adv), y)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    with pytest.raises(AssertionError, match="another model"):
+        checks.check_training_step_contract(step)
+
+
+def inline_step(model, optimizer, x, y, eps, alpha, steps, use_predicted_labels=True):
+    """A correct step that writes its attack out instead of calling pgd."""
+    model.eval()
+    with torch.no_grad():
+        labels = model(x).argmax(dim=1)
+    x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    for _ in range(steps):
+        x_adv = x_adv.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), labels), x_adv)
+        x_adv = torch.min(torch.max(x_adv + alpha * grad.sign(), x - eps), x + eps).clamp(0, 1)
+    model.train()
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y) + F.cross_entropy(model(x_adv.detach()), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def test_check_training_step_contract_accepts_an_inline_attack():
+    checks.check_training_step_contract(inline_step)
+
+
+def test_check_training_step_contract_lends_its_own_pgd_and_gives_the_lab_s_back(monkeypatch):
+    def broken_pgd(model, x, y, eps, alpha, steps, random_start=True, targeted=False):
+        return x + 2 * eps  # a mistake of part 3, counted there only
+
+    monkeypatch.setitem(globals(), "pgd", broken_pgd)
+    checks.check_training_step_contract(training_step)
+    assert globals()["pgd"] is broken_pgd
+
+
+def test_check_training_step_contract_rejects_two_attacks():
+    def step(model, optimizer, x, y, eps, alpha, steps, use_predicted_labels=True):
+        pgd(model, x, y, eps, alpha, steps)
+        return training_step(model, optimizer, x, y, eps, alpha, steps)
+
+    with pytest.raises(AssertionError, match="called 2 times"):
+        checks.check_training_step_contract(step)

@@ -178,3 +178,95 @@ def test_lent_batch_norm_records_calls_and_its_torch_calls_are_not_forbidden():
     with forbidden_calls(FORBIDDEN) as called:
         module(x)
     assert "nn.BatchNorm1d/nn.BatchNorm2d" in called and "torch.nn.functional.batch_norm" in called
+
+
+# ---------------------------------------------------------------- the backward pass by hand
+
+
+def backward_by_hand(grad_out, x, weight, eps, *, wrong_dtype=False, keep_history=False, centre_x_in_place=False):
+    """The closed form of batch norm's gradients in training mode, with one promise broken on request."""
+    dims = [0, *range(2, x.dim())]
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    g, x_, w = (grad_out, x, weight) if keep_history else (grad_out.detach(), x.detach(), weight.detach())
+    n = x.numel() // x.shape[1]
+    std = torch.sqrt(x_.var(dim=dims, unbiased=False, keepdim=True) + eps)
+    x_hat = (x_ - x_.mean(dim=dims, keepdim=True)) / std
+    sum_g, sum_g_x_hat = g.sum(dim=dims, keepdim=True), (g * x_hat).sum(dim=dims, keepdim=True)
+    grad_x = w.reshape(shape) / (n * std) * (n * g - sum_g - x_hat * sum_g_x_hat)
+    if centre_x_in_place:
+        x_.sub_(x_.mean(dim=dims, keepdim=True))
+    result = (grad_x, sum_g_x_hat.reshape(-1), sum_g.reshape(-1))
+    return tuple(t.float() for t in result) if wrong_dtype else result
+
+
+def backward_case(shape, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(3)
+    x = (2 * torch.randn(shape, generator=gen, dtype=torch.float64) + 1).to(dtype)
+    grad_out = (torch.randn(shape, generator=gen, dtype=torch.float64) + 0.5).to(dtype)
+    weight = (torch.rand(shape[1], generator=gen, dtype=torch.float64) + 0.5).to(dtype)
+    return grad_out, x, weight
+
+
+@pytest.mark.parametrize("shape", [(16, 4), (2, 3), (4, 3, 5, 5), (1, 2, 3, 3)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("passing", ["positional", "keywords"])
+def test_check_batch_norm_backward_accepts_the_closed_form(shape, dtype, passing):
+    from dlcourse.checks.batchnorm import check_batch_norm_backward
+
+    check_batch_norm_backward("closed form", backward_by_hand, *backward_case(shape, dtype), 1e-3, passing=passing)
+
+
+def test_check_batch_norm_backward_keeps_layouts_and_requires_grad():
+    from dlcourse.checks.batchnorm import check_batch_norm_backward
+
+    seen = []
+
+    def watching(grad_out, x, weight, eps):
+        seen.append((x.stride(), x.requires_grad, weight.requires_grad))
+        return backward_by_hand(grad_out, x, weight, eps)
+
+    grad_out, x, weight = backward_case((4, 3, 2, 5))
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    check_batch_norm_backward("layout", watching, grad_out, x, weight.requires_grad_(True))
+    assert seen == [(x.stride(), True, True)]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"wrong_dtype": True}, "grad_x shape, dtype and device"),
+        ({"keep_history": True}, "grad_x records no autograd history"),
+        ({"centre_x_in_place": True}, "x left alone"),
+    ],
+)
+def test_check_batch_norm_backward_rejects_broken_promises(options, message):
+    from dlcourse.checks.batchnorm import check_batch_norm_backward
+
+    grad_out, x, weight = backward_case((8, 3))
+    with pytest.raises(AssertionError, match=message):
+        check_batch_norm_backward(
+            "wrong", lambda *a: backward_by_hand(*a, **options), grad_out, x.requires_grad_(True), weight
+        )
+
+
+def test_check_batch_norm_backward_asks_the_hook_only_for_wrong_quantities():
+    from dlcourse.checks.batchnorm import check_batch_norm_backward
+
+    asked = []
+
+    def mistakes(quantity, arguments):
+        asked.append(quantity)
+        grad_out, x, weight, eps = arguments
+        return {"the mean of grad_out": grad_out.mean(dim=0)}
+
+    def mean_bias(*arguments):
+        grad_x, grad_weight, grad_bias = backward_by_hand(*arguments)
+        return grad_x, grad_weight, arguments[0].mean(dim=0)
+
+    check_batch_norm_backward("right", backward_by_hand, *backward_case((8, 3)), mistakes=mistakes)
+    assert asked == []
+    with pytest.raises(AssertionError, match="grad_bias: the mean of grad_out"):
+        check_batch_norm_backward("wrong", mean_bias, *backward_case((8, 3)), mistakes=mistakes)
+    assert asked == ["grad_bias"]
+    with pytest.raises(AssertionError, match="returns \\(grad_x, grad_weight, grad_bias\\)"):
+        check_batch_norm_backward("two", lambda *a: backward_by_hand(*a)[:2], *backward_case((8, 3)))

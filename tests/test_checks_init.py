@@ -79,3 +79,42 @@ def test_mistake_tables_leave_out_mistakes_that_change_nothing():
     assert not any("gain is missing" in d for d in xavier_mistakes((30, 20), 1.0, "normal"))
     assert not any("receptive field" in d for d in kaiming_mistakes((30, 20), 2.0, "fan_in", "normal"))
     assert any("receptive field" in d for d in kaiming_mistakes((30, 20, 3), 2.0, "fan_in", "uniform"))
+
+
+KAIMING_RELU_STD = (2 / 512) ** 0.5  # a (256, 512) weight: fan_in 512, fan_out 256
+
+
+@pytest.mark.parametrize(
+    ("distribution", "mistaken_init", "diagnosis"),
+    [
+        ("normal", lambda w: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"), "the other fan"),
+        ("normal", lambda w: nn.init.kaiming_normal_(w, nonlinearity="tanh"), "gain of tanh"),
+        ("normal", lambda w: nn.init.normal_(w, 0.0, 2 / 512), "variance"),
+        ("uniform", lambda w: nn.init.uniform_(w, -KAIMING_RELU_STD, KAIMING_RELU_STD), "bound b equal to the std"),
+        ("uniform", lambda w: nn.init.kaiming_uniform_(w, mode="fan_out", nonlinearity="relu"), "the other fan"),
+    ],
+)
+def test_common_kaiming_mistakes_name_the_mistake(distribution, mistaken_init, diagnosis):
+    mistakes = init.common_kaiming_mistakes(512, 256, "relu", "fan_in", distribution)
+    pattern = diagnosis.replace("the std", "the standard deviation")
+    with pytest.raises(AssertionError, match=pattern):
+        checks.check_init("W", mistaken_init, (256, 512), KAIMING_RELU_STD, distribution, mistakes)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_common_kaiming_mistakes_leave_a_correct_init_alone(seed):
+    for mode, fan in (("fan_in", 512), ("fan_out", 256)):
+        for nonlinearity in ("relu", "tanh"):
+            std = nn.init.calculate_gain(nonlinearity) / fan**0.5
+            for distribution, fill in (("normal", nn.init.kaiming_normal_), ("uniform", nn.init.kaiming_uniform_)):
+                mistakes = init.common_kaiming_mistakes(512, 256, nonlinearity, mode, distribution)
+                assert all(abs(value / std - 1) > 0.05 for value in mistakes.values())
+                checks.check_init(
+                    "W", fill, (256, 512), std, distribution, mistakes, seed=seed, mode=mode, nonlinearity=nonlinearity
+                )
+
+
+def test_common_kaiming_mistakes_of_tanh_use_relus_gain():
+    mistakes = init.common_kaiming_mistakes(512, 256, "tanh", "fan_out", "normal")
+    assert any("gain of relu" in diagnosis for diagnosis in mistakes)
+    assert any("divides by the fan-out" in diagnosis for diagnosis in mistakes)

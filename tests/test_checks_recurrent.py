@@ -13,7 +13,7 @@ def test_check_recurrent_cell_accepts_torch_and_catches_a_wrong_nonlinearity():
     torch.manual_seed(0)
     for cell_type, pair in [(nn.GRUCell, False), (nn.LSTMCell, True)]:
         check_recurrent_cell(cell_type.__name__, cell_type(3, 4).double(), cell_type(3, 4).double(), pair_state=pair)
-    with pytest.raises(AssertionError, match="next state"):
+    with pytest.raises(AssertionError, match="next state: your output matches a cell that applies tanh where"):
         check_recurrent_cell("tanh", nn.RNNCell(3, 4).double(), nn.RNNCell(3, 4, nonlinearity="relu").double())
     with pytest.raises(AssertionError, match="state_dict must hold"):
         check_recurrent_cell("GRU as RNN", nn.GRUCell(3, 4), nn.RNNCell(3, 4))
@@ -84,3 +84,94 @@ def test_checks_outcome_reports_failures_errors_and_endless_loops():
     started = time.monotonic()
     assert checks_outcome(0.2, endless) == "did not finish within 0.2 s"
     assert time.monotonic() - started < 2
+
+
+class MistakenGRU(nn.GRUCell):
+    """nn.GRUCell's parameters with a GRU formula written by hand, optionally with one common mistake."""
+
+    def __init__(self, mistake: str = ""):
+        super().__init__(3, 4)
+        self.mistake = mistake
+
+    def forward(self, x, h=None):
+        h = x.new_zeros(x.shape[0], self.hidden_size) if h is None else h
+        order = (1, 0, 2) if self.mistake == "order" else (0, 1, 2)
+        (x_r, x_z, x_n), (h_r, h_z, h_n) = ([part.chunk(3, dim=1)[k] for k in order] for part in self.parts(x, h))
+        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        if self.mistake == "reset before product":
+            h_n = (r * h) @ self.weight_hh.chunk(3)[2].T + self.bias_hh.chunk(3)[2]
+            n = torch.tanh(x_n + h_n)
+        elif self.mistake == "bias outside reset":
+            n = torch.tanh(x_n + r * (h @ self.weight_hh.chunk(3)[2].T) + self.bias_hh.chunk(3)[2])
+        else:
+            n = torch.tanh(x_n + r * h_n)
+        return z * n + (1 - z) * h if self.mistake == "flipped" else (1 - z) * n + z * h
+
+    def parts(self, x, h):
+        return x @ self.weight_ih.T + self.bias_ih, h @ self.weight_hh.T + self.bias_hh
+
+
+class MistakenLSTM(nn.LSTMCell):
+    """nn.LSTMCell's parameters with the LSTM formula written by hand, reading the gates in ``order``."""
+
+    def __init__(self, order: str = "ifgo", swap_outputs: bool = False):
+        super().__init__(3, 4)
+        self.order, self.swap_outputs = order, swap_outputs
+
+    def forward(self, x, state=None):
+        h, c = state if state is not None else (x.new_zeros(x.shape[0], 4), x.new_zeros(x.shape[0], 4))
+        blocks = (x @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh).chunk(4, dim=1)
+        i, f, g, o = (blocks[self.order.index(gate)] for gate in "ifgo")
+        c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h_next = torch.sigmoid(o) * torch.tanh(c_next)
+        return (c_next, h_next) if self.swap_outputs else (h_next, c_next)
+
+
+@pytest.mark.parametrize(
+    "mistake, message",
+    [
+        ("reset before product", "multiplies h by the reset gate before the product with W_hn"),
+        ("bias outside reset", "applies the reset gate to W_hn h but not to the bias b_hn"),
+        ("flipped", "has the update gate flipped"),
+        ("order", "reads the stacked weights in the gate order z, r, n"),
+    ],
+)
+def test_check_recurrent_cell_names_the_gru_mistake(mistake, message):
+    from dlcourse.checks import check_recurrent_cell
+
+    torch.manual_seed(3)
+    check_recurrent_cell("right GRU", MistakenGRU().double(), nn.GRUCell(3, 4).double())
+    with pytest.raises(AssertionError, match=message):
+        check_recurrent_cell("GRUCell(3, 4)", MistakenGRU(mistake).double(), nn.GRUCell(3, 4).double())
+
+
+@pytest.mark.parametrize(
+    "order, swap_outputs, message",
+    [
+        ("ifog", False, "gate order i, f, o, g"),
+        ("figo", False, "gate order f, i, g, o"),
+        ("gifo", False, "gate order g, i, f, o"),
+        ("ifgo", True, r"returns \(c', h'\) instead of \(h', c'\)"),
+    ],
+)
+def test_check_recurrent_cell_names_the_lstm_mistake(order, swap_outputs, message):
+    from dlcourse.checks import check_recurrent_cell
+
+    torch.manual_seed(4)
+    check_recurrent_cell("right LSTM", MistakenLSTM().double(), nn.LSTMCell(3, 4).double(), pair_state=True)
+    wrong = MistakenLSTM(order, swap_outputs).double()
+    with pytest.raises(AssertionError, match=message):
+        check_recurrent_cell("LSTMCell(3, 4)", wrong, nn.LSTMCell(3, 4).double(), pair_state=True)
+
+
+def test_check_recurrent_cell_names_no_mistake_it_does_not_recognise():
+    from dlcourse.checks import check_recurrent_cell
+
+    class ScaledGRU(MistakenGRU):
+        def forward(self, x, h=None):
+            return 0.9 * super().forward(x, h)
+
+    torch.manual_seed(5)
+    with pytest.raises(AssertionError, match="differs from the expected value") as error:
+        check_recurrent_cell("GRUCell(3, 4)", ScaledGRU().double(), nn.GRUCell(3, 4).double())
+    assert "matches" not in str(error.value)

@@ -1,4 +1,4 @@
-"""Hidden tests of lab 3: ``batch_norm`` in training and evaluation mode, ``BatchNorm1d``, ``BatchNorm2d``.
+"""Hidden tests of lab 3: ``batch_norm`` in training and evaluation mode, ``batch_norm_backward``, the modules.
 
 The contract of ``batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
 momentum=0.1, eps=1e-5)`` is that of ``torch.nn.functional.batch_norm`` for (N, C) and (N, C, H, W)
@@ -10,6 +10,13 @@ left alone; gradients flow through the batch statistics; one value per channel i
 ValueError. The oracle is PyTorch's function in float64 on copies, via the visible
 :func:`dlcourse.checks.check_batch_norm`, to which this module adds the diagnoses of known
 mistakes, forbidden calls, a simulated GPU and property-based cases.
+
+``batch_norm_backward(grad_out, x, weight, eps)`` returns ``(grad_x, grad_weight, grad_bias)`` of
+``sum(grad_out * batch_norm(x, training=True))``, shaped like x, weight and weight, with the inputs'
+dtype and device and no autograd history, computed without autograd (no ``backward``, no
+``torch.autograd.grad``, no ``torch.func``) and leaving the inputs alone; the oracle is autograd of
+``F.batch_norm`` in float64 (:func:`dlcourse.checks.batchnorm.check_batch_norm_backward`), and
+:func:`gradients_by_formula` gives the closed form and its known mistakes.
 
 The modules' contract: weight and bias parameters, running statistics and a long
 ``num_batches_tracked`` as buffers, PyTorch's initial values and state_dict; ``forward`` calls the
@@ -35,11 +42,17 @@ from torch import nn
 from autograder.battery.compare import assert_close, counted, group, require
 from autograder.battery.devices import module_on_simulated_gpu, run_on_simulated_gpu
 from autograder.battery.forbidden import forbidding
-from autograder.battery.inputs import layouts, seeded
+from autograder.battery.inputs import layouts, normal, requiring_grad, seeded, transposed_layout
 from autograder.battery.properties import for_all, st
 from autograder.battery.snapshot import Snapshot
 from autograder.battery.student import Student, call, case, describe
-from dlcourse.checks.batchnorm import BatchNormCase, check_batch_norm, check_batch_norm_module, is_default
+from dlcourse.checks.batchnorm import (
+    BatchNormCase,
+    check_batch_norm,
+    check_batch_norm_backward,
+    check_batch_norm_module,
+    is_default,
+)
 
 FORBIDDEN: dict[Callable, str] = {
     F.batch_norm: "torch.nn.functional.batch_norm",
@@ -62,12 +75,14 @@ FAR_FROM_ZERO_TOL = 2e-3  # float32 with mean 1000 and std 1: every two-pass ord
 # ---------------------------------------------------------------- the student's function, watched
 
 
-def watched(label: str, function: Callable) -> Callable:
+def watched(
+    label: str, function: Callable, forbidden: dict[Callable, str] = FORBIDDEN, task: str = TASK, contract=CONTRACT
+) -> Callable:
     """``function`` as the harness calls it: no forbidden calls, an exception named with its case."""
 
     def run(*args, **kwargs):
-        with forbidding(label, FORBIDDEN, TASK):
-            return call(label, function, *args, contract=CONTRACT, **kwargs)
+        with forbidding(label, forbidden, task):
+            return call(label, function, *args, contract=contract, **kwargs)
 
     return run
 
@@ -133,8 +148,8 @@ def output_mistakes(setup: BatchNormCase) -> dict[str, torch.Tensor]:
     found = {}
     if setup.training:
         found |= {
-            "the batch is normalised with the unbiased variance (divide by m - 1); normalise with the biased one "
-            "(divide by m), as torch does; only running_var gets the unbiased one": variant(
+            "the batch is normalised with the unbiased variance (divide by n - 1); normalise with the biased one "
+            "(divide by n), as torch does; only running_var gets the unbiased one": variant(
                 normalise(x, dims, eps, unbiased=True)
             ),
             "eps belongs inside the square root: (x - mean) / sqrt(var + eps)": variant(
@@ -198,9 +213,9 @@ def running_statistic_mistakes(key: str, setup: BatchNormCase) -> dict[str, torc
     """What running_mean or running_var would hold after each known mistake in training."""
     x, momentum = float64(setup.x), setup.momentum
     running = float64(getattr(setup, key))
-    m = x.numel() // x.shape[1]
+    n = x.numel() // x.shape[1]
     batch_mean, batch_var = x.mean(dim=setup.dims), x.var(dim=setup.dims, unbiased=False)
-    statistic = batch_mean if key == "running_mean" else batch_var * m / (m - 1)
+    statistic = batch_mean if key == "running_mean" else batch_var * n / (n - 1)
     found = {
         f"{key} was not updated in place: change the tensor passed (e.g. {key}.mul_(1 - momentum).add_(...)); "
         f"assigning to the name {key} only rebinds it inside the function": running,
@@ -214,7 +229,7 @@ def running_statistic_mistakes(key: str, setup: BatchNormCase) -> dict[str, torc
             "the new batch"
         ] = 0.01 * running + 0.99 * statistic
     if key == "running_var":
-        found["running_var stores the unbiased variance of the batch (m / (m - 1) times the biased one)"] = (
+        found["running_var stores the unbiased variance of the batch (n / (n - 1) times the biased one)"] = (
             1 - momentum
         ) * running + momentum * batch_var
     return found
@@ -514,7 +529,7 @@ def random_cases(training: bool) -> st.SearchStrategy:
 
 
 def values_per_channel(shape) -> int:
-    """m = N * H * W, the number of values each channel's batch statistics are taken over."""
+    """n = N * H * W, the number of values each channel's batch statistics are taken over."""
     return shape[0] * math.prod(shape[2:])
 
 
@@ -523,6 +538,223 @@ def compare_drawn(batch_norm: Callable, device, drawn) -> None:
     x = batch(shape, seed, dtype, device)
     given = arguments(shape, dtype, device, seed, affine, stats)
     compare(batch_norm, x, given, training=training, momentum=momentum, eps=eps, seed=seed)
+
+
+# ---------------------------------------------------------------- the backward pass by hand
+
+AUTOGRAD: dict[Callable, str] = {
+    torch.autograd.grad: "torch.autograd.grad",
+    torch.autograd.backward: "torch.autograd.backward",
+    torch.Tensor.backward: "Tensor.backward",
+    torch.autograd.functional.vjp: "torch.autograd.functional.vjp",
+    torch.autograd.functional.jacobian: "torch.autograd.functional.jacobian",
+    torch.func.grad: "torch.func.grad",
+    torch.func.vjp: "torch.func.vjp",
+    torch.func.jacrev: "torch.func.jacrev",
+}
+BACKWARD_FORBIDDEN = {**FORBIDDEN, **AUTOGRAD}
+BACKWARD_TASK = "the gradients of batch normalization by hand, from tensor operations, without autograd"
+BACKWARD_CONTRACT = "batch_norm_backward(grad_out, x, weight, eps) returns (grad_x, grad_weight, grad_bias)"
+
+
+def gradients_by_formula(
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    eps: float,
+    *,
+    dims: list[int] | None = None,
+    count: int | None = None,
+    unbiased: bool = False,
+    eps_inside: bool = True,
+    mean_term: float = 1.0,
+    var_term: float = 1.0,
+    weight_factor: bool = True,
+    weight_from_x: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The closed form in float64, and (through the options) the known ways to get it wrong:
+
+    grad_x = weight / std * (g - mean_term * sum(g) / n - var_term * x_hat * sum(g * x_hat) / n),
+    grad_weight = sum(g * x_hat), grad_bias = sum(g), sums per channel over ``dims`` (every dim but 1).
+    """
+    g, x, weight = float64(grad_out), float64(x), float64(weight)
+    channels = [0, *range(2, x.dim())]
+    dims = channels if dims is None else dims
+    n = math.prod(x.shape[d] for d in dims) if count is None else count
+    mean = x.mean(dim=dims, keepdim=True)
+    var = x.var(dim=dims, keepdim=True, unbiased=unbiased)
+    std = torch.sqrt(var + eps) if eps_inside else torch.sqrt(var) + eps
+    x_hat = (x - mean) / std
+    sum_g, sum_g_x_hat = g.sum(dim=dims, keepdim=True), (g * x_hat).sum(dim=dims, keepdim=True)
+    grad_x = (g - mean_term * sum_g / n - var_term * x_hat * sum_g_x_hat / n) / std
+    if weight_factor:
+        grad_x = grad_x * channel_view(weight, x.dim())
+    grad_weight = (g * (x if weight_from_x else x_hat)).sum(dim=channels)
+    return grad_x, grad_weight, g.sum(dim=channels)
+
+
+def backward_mistakes(quantity: str, arguments: tuple) -> dict[str, torch.Tensor]:
+    """The ``mistakes`` hook of :func:`check_batch_norm_backward`: what known mistakes give for ``quantity``."""
+    grad_out, x, weight, eps = arguments
+    index = ("grad_x", "grad_weight", "grad_bias").index(quantity)
+
+    def wrong(**options) -> torch.Tensor:
+        return gradients_by_formula(grad_out, x, weight, eps, **options)[index]
+
+    found = {}
+    if quantity == "grad_x":
+        found |= {
+            "the batch mean and variance were treated as constants; both depend on every x of the channel, and "
+            "each adds a term to the gradient": wrong(mean_term=0, var_term=0),
+            "the path through the batch mean is missing (a term with the sum of grad_out)": wrong(mean_term=0),
+            "the path through the batch variance is missing (a term with x_hat)": wrong(var_term=0),
+            "sign error in the term through the variance": wrong(var_term=-1),
+            "sign error in the term through the mean": wrong(mean_term=-1),
+            "the factor weight is missing: y = weight * x_hat + bias": wrong(weight_factor=False),
+        }
+        if x.dim() > 2 and x.shape[0] != x.numel() // x.shape[1]:
+            found["n is the number of values per channel, N * H * W, not the batch size N"] = wrong(count=x.shape[0])
+            found[
+                "the sums and statistics are per channel: reduce over every dimension except dimension 1 (N, H and W "
+                "for (N, C, H, W) input)"
+            ] = wrong(dims=[0])
+    if quantity == "grad_weight":
+        found["grad_weight sums grad_out times the normalised input x_hat, not times x"] = wrong(weight_from_x=True)
+        found["grad_weight and grad_bias are swapped"] = gradients_by_formula(grad_out, x, weight, eps)[2]
+    if quantity == "grad_bias":
+        found["grad_weight and grad_bias are swapped"] = gradients_by_formula(grad_out, x, weight, eps)[1]
+        found["grad_bias is a sum over the values of each channel, not a mean"] = float64(grad_out).mean(
+            dim=[0, *range(2, x.dim())]
+        )
+    if quantity in ("grad_x", "grad_weight"):
+        found[
+            "the batch variance in x_hat is the biased one (divide by n), as in the forward pass in training mode"
+        ] = wrong(unbiased=True)
+        found["eps belongs inside the square root: sqrt(var + eps)"] = wrong(eps_inside=False)
+    return found
+
+
+def backward_arguments(shape, seed: int, dtype: torch.dtype, device, offset: float = 0.0, spread=None):
+    """(grad_out, x, weight) for one case: grad_out of non-zero mean per channel, so every term matters.
+
+    Far from zero (``offset``) grad_out has mean zero: in float32 the batch mean of x errs by some 1e-4
+    there, which shifts every x_hat alike and grad_weight = sum(grad_out * x_hat) by that times sum(grad_out).
+    """
+    x = batch(shape, seed, dtype, device, offset=offset, spread=spread)
+    if offset:
+        grad_out = normal(shape, seed=seed + 1000, dtype=dtype, device=device)
+    else:
+        grad_out = batch(shape, seed + 1000, dtype, device, spread=1.0) * 0.5
+    weight = channel_vectors(shape[1], dtype, seed, device)["weight"]
+    return grad_out, x, weight
+
+
+def compare_backward(
+    batch_norm_backward: Callable,
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    eps: Any = 1e-5,
+    *,
+    passing: str = "positional",
+    tol: float | None = None,
+    note: str = "",
+) -> None:
+    """One case through the visible check, with the diagnoses of known mistakes, autograd and torch's batch norm
+    forbidden."""
+    label = case("batch_norm_backward", grad_out, x, weight, eps=eps) + (f" ({note})" if note else "")
+    watched_backward = watched(label, batch_norm_backward, BACKWARD_FORBIDDEN, BACKWARD_TASK, BACKWARD_CONTRACT)
+    with counting_lines():
+        check_batch_norm_backward(
+            label, watched_backward, grad_out, x, weight, eps, passing=passing, tol=tol, mistakes=backward_mistakes
+        )
+
+
+BACKWARD_CASES = [  # shape, eps, how the arguments are passed
+    ((32, 10), 1e-5, "positional"),
+    ((2, 6), 1e-5, "keywords"),  # N = 2: the smallest batch
+    ((2, 1), 1e-3, "positional"),  # C = 1
+    ((7, 3), 0.1, "positional"),  # eps comparable with the variance
+    ((6, 2), 1, "keywords"),  # an integer eps
+    ((13, 5), 1e-5, "positional"),
+    ((4, 3, 6, 5), 1e-5, "positional"),
+    ((1, 4, 3, 3), 1e-5, "keywords"),  # one image: statistics over its positions
+    ((1, 2, 1, 2), 1e-5, "positional"),  # one image, two values per channel
+    ((3, 5, 2, 7), 1e-2, "positional"),
+    ((5, 3, 1, 1), 1e-5, "positional"),  # H = W = 1: statistics over the batch only
+    ((2, 1, 3, 1), 1e-3, "keywords"),  # C = 1, W = 1
+]
+
+
+def check_batch_norm_backward_pass(namespace: MutableMapping[str, Any]) -> None:
+    """batch_norm_backward(grad_out, x, weight, eps) against autograd of F.batch_norm(training=True)."""
+    student = Student(namespace)
+    backward = student.function("batch_norm_backward")
+    device = student.device
+
+    title = (
+        "batch_norm_backward against autograd of F.batch_norm(training=True) in float64: (N, C) and (N, C, H, W), "
+        "N = 1 and 2, C = 1, odd sizes, eps, several seeds; inputs left alone; no autograd"
+    )
+    with group(title):
+        for seed, (shape, eps, passing) in enumerate(BACKWARD_CASES):
+            compare_backward(backward, *backward_arguments(shape, seed, torch.float64, device), eps, passing=passing)
+
+    with group("batch_norm_backward: memory layouts, inputs that require grad"):
+        for seed, shape in enumerate([(6, 4), (5, 3, 4, 3)]):
+            grad_out, base, weight = backward_arguments(shape, 200 + seed, torch.float64, device)
+            for name, x in layouts(base):
+                if name != "contiguous":
+                    compare_backward(backward, transposed_layout(grad_out), x, weight, note=f"x {name}")
+            leaf = base.detach().clone().requires_grad_(True)
+            parameter = nn.Parameter(weight.detach().clone())
+            compare_backward(backward, grad_out, leaf, parameter, note="x and weight require grad")
+            compare_backward(backward, grad_out, requiring_grad(base), weight, note="x computed with autograd")
+            compare_backward(backward, requiring_grad(grad_out), leaf, parameter, note="every input requires grad")
+
+    with group("batch_norm_backward in float32, inputs far from zero (mean 1000) and of tiny variance"):
+        for seed, shape in enumerate([(64, 20), (16, 8, 6, 6), (2, 5)]):
+            compare_backward(backward, *backward_arguments(shape, 210 + seed, torch.float32, device))
+        for seed, shape in enumerate([(16, 5), (4, 3, 5, 5)]):
+            arguments = backward_arguments(shape, 220 + seed, torch.float32, device, offset=1000.0, spread=1.0)
+            compare_backward(backward, *arguments, tol=FAR_FROM_ZERO_TOL, note="x of mean 1000 and std 1")
+            arguments = backward_arguments(shape, 230 + seed, torch.float64, device, offset=1000.0, spread=1.0)
+            compare_backward(backward, *arguments, note="x of mean 1000 and std 1")
+        for seed, shape in enumerate([(40, 5), (6, 5, 4, 4)]):
+            arguments = backward_arguments(shape, 240 + seed, torch.float64, device, offset=3.0, spread=1e-4)
+            compare_backward(backward, *arguments, note="variance 1e-8: eps dominates")
+
+    if device.type == "cpu":
+        with group("batch_norm_backward on a simulated GPU"):
+            for seed, shape in enumerate([(8, 3), (3, 2, 2, 3)]):
+                arguments = backward_arguments(shape, 250 + seed, torch.float64, device)
+                label = case("batch_norm_backward", *arguments, eps=1e-5) + " with every tensor on a GPU"
+                _, violations = run_on_simulated_gpu(backward, *arguments, 1e-5)
+                require(not violations, label, violations[0] if violations else "")
+
+    with group("batch_norm_backward on random cases (hypothesis)"):
+        for_all(backward_cases(), lambda drawn: compare_backward_drawn(backward, device, drawn), examples=12)
+
+
+def backward_cases() -> st.SearchStrategy:
+    """(shape, dtype, eps, seed), with at least 2 values per channel (8 in float32)."""
+    sizes = st.integers(1, 4)
+    shape = st.one_of(
+        st.tuples(st.integers(2, 9), st.integers(1, 4)),
+        st.tuples(st.integers(1, 4), st.integers(1, 4), sizes, sizes),
+    )
+    drawn = st.tuples(
+        shape,
+        st.sampled_from((torch.float64, torch.float32)),
+        st.sampled_from((1e-5, 1e-3, 0.1)),
+        st.integers(0, 2**16),
+    )
+    return drawn.filter(lambda d: values_per_channel(d[0]) >= (8 if d[1] == torch.float32 else 2))
+
+
+def compare_backward_drawn(backward: Callable, device, drawn) -> None:
+    shape, dtype, eps, seed = drawn
+    compare_backward(backward, *backward_arguments(shape, seed, dtype, device), eps)
 
 
 # ---------------------------------------------------------------- the modules

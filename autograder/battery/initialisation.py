@@ -5,7 +5,8 @@ The contracts, as the lab states them:
 - ``calculate_gain(nonlinearity, param=None)`` returns a Python number (an int or a float, not a bool or a
   tensor) equal to ``torch.nn.init.calculate_gain``'s for every name of the table; ``param`` is leaky_relu's
   negative slope (0.01 when None) and is ignored by the other names; any other name, also one of the table's
-  names written in another case, raises ValueError.
+  names written in another case, raises ValueError. It has no test cell of its own (a lookup table earns no
+  points): the test of ``kaiming_normal_`` runs :func:`check_calculate_gain` as well.
 - ``fan_in_and_fan_out(tensor)`` returns a tuple of two Python ints, ``(size(1) * r, size(0) * r)`` with ``r``
   the product of the other sizes, for any tensor of two or more dimensions (also on the meta device, which holds
   no values, and non-contiguous) and leaves the tensor unchanged; fewer dimensions raise ValueError.

@@ -38,10 +38,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from autograder.battery.compare import assert_close, check_form, counted, fail, group, require, within
+from autograder.battery.compare import (
+    assert_close,
+    check_form,
+    counted,
+    fail,
+    group,
+    require,
+    require_gpu_safe,
+    within,
+)
 from autograder.battery.devices import run_on_simulated_gpu
 from autograder.battery.forbidden import forbidding
-from autograder.battery.inputs import non_contiguous, normal, transposed_layout, uniform
+from autograder.battery.inputs import (
+    holding_grad,
+    non_contiguous,
+    normal,
+    requiring_grad,
+    transposed_layout,
+    uniform,
+)
 from autograder.battery.properties import for_all, st
 from autograder.battery.snapshot import Snapshot
 from autograder.battery.student import Student, call, call_each, case, describe
@@ -1203,3 +1219,223 @@ def check_data_sets(make: Callable, checker: LentChecker) -> None:
         _, explicit = generate(make, checker, 30, 10, 5, 0)
         defaults = "the defaults are n_pairs=5 and seed=0: the data must equal make_parentheses_data(30, 10, 5, 0)"
         require(default == explicit, label, defaults)
+
+
+# ------------------------------------------------------------------ backpropagation through time by hand
+
+
+def autograd_functions() -> dict[Callable, str]:
+    """Autograd's entry points; torch.autograd.functional and torch.func reach torch.autograd.grad too."""
+    return {
+        torch.autograd.grad: "torch.autograd.grad",
+        torch.autograd.backward: "torch.autograd.backward",
+        torch.Tensor.backward: "tensor.backward()",
+    }
+
+
+AUTOGRAD_FUNCTIONS = autograd_functions()
+BPTT_NAMES = ("grad_weight_ih", "grad_weight_hh", "grad_bias_ih", "grad_bias_hh", "grad_h0")
+BPTT_CONTRACT = (
+    "elman_bptt(xs, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_final) returns the tuple (grad_weight_ih, "
+    "grad_weight_hh, grad_bias_ih, grad_bias_hh, grad_h0) for xs (T, N, I), h0 and grad_final (N, H), T >= 1"
+)
+
+
+def autograd_bptt(xs, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_final) -> tuple[torch.Tensor, ...]:
+    """The oracle: autograd through nn.functional's Elman steps, in float64."""
+    leaves = [
+        t.detach().to(FLOAT64, copy=True).requires_grad_(True) for t in (weight_ih, weight_hh, bias_ih, bias_hh, h0)
+    ]
+    w_ih, w_hh, b_ih, b_hh, h = leaves
+    for x in xs.detach().to(FLOAT64):
+        h = torch.relu(nn.functional.linear(x, w_ih, b_ih) + nn.functional.linear(h, w_hh, b_hh))
+    return torch.autograd.grad(h, leaves, grad_outputs=grad_final.detach().to(FLOAT64))
+
+
+@torch.no_grad()
+def mistaken_bptt(xs, h0, w_ih, w_hh, b_ih, b_hh, grad_final, mistake: str) -> tuple[torch.Tensor, ...]:
+    """Backpropagation through time written out, in float64, with one named ``mistake``."""
+    xs, h0, w_ih, w_hh, b_ih, b_hh, g = (t.detach().to(FLOAT64) for t in (xs, h0, w_ih, w_hh, b_ih, b_hh, grad_final))
+    states, pre = [h0], []
+    for x in xs:
+        pre.append(x @ w_ih.T + b_ih + states[-1] @ w_hh.T + b_hh)
+        states.append(pre[-1].clamp_min(0))
+    grads = [torch.zeros_like(w_ih), torch.zeros_like(w_hh), torch.zeros_like(b_ih), torch.zeros_like(b_hh)]
+    steps = range(len(xs) - 1, -1, -1)
+    for t in steps:
+        slope = {"no mask": torch.ones_like(pre[t]), "mask >= 0": (pre[t] >= 0).double()}.get(mistake, pre[t] > 0)
+        delta = g * slope
+        state = states[t + 1] if mistake == "current state" else states[t]
+        bias = {"bias mean": delta.mean(dim=0), "bias dim 1": delta.sum(dim=1)}.get(mistake, delta.sum(dim=0))
+        step = [delta.T @ xs[t], delta.T @ state, bias, bias]
+        keep = mistake not in ("last step only", "first step only") or t == (len(xs) - 1 if "last" in mistake else 0)
+        if keep:
+            grads = [total + part for total, part in zip(grads, step, strict=True)]
+        if mistake == "h0 before W_hh" and t == 0:
+            g = delta
+        elif mistake == "h0 at h_1" and t == 0:
+            pass
+        elif mistake != "not through time":
+            g = delta @ (w_hh.T if mistake == "W_hh transposed" else w_hh)
+    return (*grads, g)
+
+
+BPTT_MISTAKES = {
+    "no mask": "the gradient does not pass the ReLU as it is: multiply g_t by relu'(a_t), 1 where the "
+    "pre-activation a_t is positive and 0 elsewhere, before using it",
+    "mask >= 0": "relu'(0) = 0 (as in PyTorch): where a pre-activation is exactly 0 no gradient passes",
+    "W_hh transposed": "the gradient sent back to h_{t-1} uses the transpose of W_hh: with the examples in rows, "
+    "a_t contains h_{t-1} W_hh^T, so its gradient with respect to h_{t-1} is delta_t times W_hh as stored",
+    "last step only": "the weights and biases are shared by all steps: their gradients add up the contributions "
+    "of every step t = T, ..., 1, not only the last one",
+    "first step only": "the weights and biases are shared by all steps: their gradients add up the contributions "
+    "of every step t = T, ..., 1 (this keeps only step 1's, as if each step overwrote the sum)",
+    "h0 at h_1": "grad_h0 is the gradient with respect to h_0, the state BEFORE the first step; this is dL/dh_1",
+    "not through time": "the gradient must flow back through the states: each step sends g_{t-1} = delta_t W_hh to "
+    "the step before; this uses dL/dh_T at every step",
+    "current state": "W_hh multiplies the PREVIOUS state: the gradient of W_hh sums delta_t^T h_{t-1}, not h_t",
+    "bias mean": "sum the bias gradients over the batch, do not average them (grad_final already holds any "
+    "averaging of the loss)",
+    "bias dim 1": "the bias gradient sums delta_t over the batch axis (dim 0), not over the units",
+    "h0 before W_hh": "grad_h0 is dL/dh_0 = delta_1 W_hh: delta_1 is the gradient of the pre-activation a_1, "
+    "one step further",
+}
+
+
+def bptt_mistakes(inputs: tuple[torch.Tensor, ...], expected: Sequence[torch.Tensor], index: int) -> dict:
+    """The diagnosis of each known mistake whose result ``index`` differs from the oracle's."""
+    known = {}
+    batch, hidden = inputs[0].shape[1], inputs[1].shape[1]
+    for mistake, diagnosis in BPTT_MISTAKES.items():
+        if mistake == "bias dim 1" and batch != hidden:
+            continue  # a shape error, reported as such
+        wrong = mistaken_bptt(*inputs, mistake=mistake)[index].to(expected[index].device)
+        if wrong.shape == expected[index].shape and not within(wrong, expected[index].detach(), 1e-9, 1e-9):
+            known[diagnosis] = wrong
+    return known
+
+
+def bptt_tolerance(dtype: torch.dtype, expected: torch.Tensor) -> dict[str, float]:
+    """The cells' tolerance, with the absolute part scaled by the largest gradient (sums over T and N steps)."""
+    scale = max(1.0, expected.detach().abs().max().item()) if expected.numel() else 1.0
+    chosen = tolerance(dtype)
+    return {"atol": chosen["atol"] * scale, "rtol": chosen["rtol"]}
+
+
+def bptt_inputs(steps, batch, input_size, hidden, dtype, device, seed, layout="contiguous", grad=False):
+    """xs, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_final: N(0, 1) values, weights U(-2/sqrt(H), 2/sqrt(H))."""
+    bound = 2 / math.sqrt(hidden)
+    values = [
+        draw((steps, batch, input_size), seed, dtype),
+        draw((batch, hidden), seed + 1, dtype),
+        uniform((hidden, input_size), seed=seed + 2, low=-bound, high=bound).to(dtype).double(),
+        uniform((hidden, hidden), seed=seed + 3, low=-bound, high=bound).to(dtype).double(),
+        uniform((hidden,), seed=seed + 4, low=-bound, high=bound).to(dtype).double(),
+        uniform((hidden,), seed=seed + 5, low=-bound, high=bound).to(dtype).double(),
+        draw((batch, hidden), seed + 6, dtype),
+    ]
+    if layout == "batch-first transposed":  # xs as (N, T, I).transpose(0, 1), the weights stored transposed
+        xs = on(values[0].transpose(0, 1), device, dtype).transpose(0, 1)
+        rest = [on(v, device, dtype, "transposed storage" if v.dim() == 2 else "strided view") for v in values[1:]]
+    else:
+        xs, rest = on(values[0], device, dtype, layout), [on(v, device, dtype, layout) for v in values[1:]]
+    inputs = (xs, *rest)
+    return tuple(t.requires_grad_(grad) if t.is_leaf else t for t in inputs)
+
+
+def bptt_result(label: str, result: Any, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """The five gradients, each a tensor of its variable's shape, dtype and device, carrying no graph."""
+    require(
+        isinstance(result, tuple | list) and len(result) == 5,
+        label,
+        "must return the tuple (grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh, grad_h0), got "
+        + describe(result),
+    )
+    xs, h0, weight_ih, weight_hh, bias_ih, bias_hh, _ = inputs
+    for name, value, variable in zip(BPTT_NAMES, result, (weight_ih, weight_hh, bias_ih, bias_hh, h0), strict=True):
+        check_form(f"{label}: {name}", value, shape=tuple(variable.shape), dtype=xs.dtype, device=xs.device)
+        require(
+            not value.requires_grad,
+            f"{label}: {name}",
+            "requires grad: compute the gradients without autograd (under torch.no_grad(), or from detached "
+            "inputs), so that the results carry no graph",
+        )
+    return tuple(result)
+
+
+def compare_bptt(elman_bptt: Callable, inputs: tuple[torch.Tensor, ...]) -> None:
+    """One call: no autograd, inputs unchanged, five results of the right form and values (float64 oracle)."""
+    label = case("elman_bptt", *inputs)
+    names = ("xs", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh", "grad_final")
+    expected = autograd_bptt(*inputs)
+    snapshot = Snapshot(**dict(zip(names, inputs, strict=True)))
+    with forbidding(label, AUTOGRAD_FUNCTIONS, "backpropagation through time, written out"):
+        result = call(label, elman_bptt, *inputs, contract=BPTT_CONTRACT)
+    snapshot.assert_unchanged(label)
+    result = bptt_result(label, result, inputs)
+    dtype = inputs[0].dtype
+    for index, (name, value) in enumerate(zip(BPTT_NAMES, result, strict=True)):
+        expected_value = expected[index].to(value.device)
+        limits = bptt_tolerance(dtype, expected_value)
+        if within(value.detach().double(), expected_value, **limits):
+            counted()
+            continue
+        mistakes = bptt_mistakes(inputs, expected, index)
+        assert_close(f"{label}: {name}", value, expected_value, mistakes=mistakes, exact_form=False, **limits)
+
+
+# steps T, batch N, input size I, hidden size H, dtype
+BPTT_SIZES = [
+    (1, 3, 4, 5, FLOAT64),  # a single step
+    (2, 1, 3, 4, FLOAT64),  # two steps, batch 1
+    (7, 2, 5, 3, FLOAT64),  # odd sizes, hidden smaller than input
+    (5, 4, 1, 1, FLOAT64),  # sizes 1
+    (4, 3, 3, 3, FLOAT64),  # N = H: summing the bias over the wrong axis keeps the shape
+    (6, 3, 7, 11, FLOAT32),
+    (3, 1, 2, 5, FLOAT32),
+]
+
+
+def zero_pre_activation_inputs(device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Inputs whose first pre-activation is exactly 0 in some units: x_1 = 0, h_0 = 0, bias_hh = -bias_ih there."""
+    xs, h0, w_ih, w_hh, b_ih, b_hh, grad_final = bptt_inputs(3, 2, 3, 4, FLOAT64, device, seed=3300)
+    xs, h0, b_hh = xs.clone(), torch.zeros_like(h0), b_hh.clone()
+    xs[0] = 0
+    b_hh[:2] = -b_ih[:2]
+    return xs, h0, w_ih, w_hh, b_ih, b_hh, grad_final
+
+
+def check_elman_bptt(namespace: MutableMapping[str, Any]) -> None:
+    """elman_bptt against autograd in float64: values, form, no autograd, inputs unchanged, GPU-safe."""
+    student = Student(namespace)
+    elman_bptt = student.function("elman_bptt")
+    device = student.device
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        with group(
+            "elman_bptt against autograd in float64: T = 1, 2 and odd, batch 1, sizes 1 and odd, float32, "
+            "three seeds; no autograd call, inputs unchanged, results carry no graph"
+        ):
+            for k, (steps, batch, input_size, hidden, dtype) in enumerate(BPTT_SIZES):
+                seeds = (3000 + 100 * k, 3050 + 100 * k, 3075 + 100 * k) if k == 2 else (3000 + 100 * k,)
+                for seed in seeds:
+                    compare_bptt(elman_bptt, bptt_inputs(steps, batch, input_size, hidden, dtype, device, seed))
+
+        with group("elman_bptt: pre-activations exactly 0 (relu'(0) = 0, as in PyTorch)"):
+            compare_bptt(elman_bptt, zero_pre_activation_inputs(device))
+
+        with group(
+            "elman_bptt: non-contiguous inputs (batch-first xs transposed, weights stored transposed, strided "
+            "views), inputs that require grad (leaves and results of other computations)"
+        ):
+            for layout in ("batch-first transposed", "strided view"):
+                compare_bptt(elman_bptt, bptt_inputs(4, 3, 5, 6, FLOAT64, device, 3500, layout=layout))
+            compare_bptt(elman_bptt, bptt_inputs(3, 2, 4, 5, FLOAT64, device, 3600, grad=True))
+            compare_bptt(elman_bptt, bptt_inputs(5, 3, 2, 4, FLOAT32, device, 3700, grad=True))
+            xs, h0, *rest = bptt_inputs(3, 2, 4, 5, FLOAT64, device, 3800)
+            compare_bptt(elman_bptt, (holding_grad(xs), requiring_grad(h0), *map(requiring_grad, rest)))
+
+        if device.type == "cpu":
+            with group("elman_bptt on a simulated GPU: nothing made on the CPU, results on the inputs' device"):
+                inputs = bptt_inputs(3, 2, 4, 5, FLOAT32, device, 3900)
+                require_gpu_safe(case("elman_bptt", *inputs), elman_bptt, *inputs)

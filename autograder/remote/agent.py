@@ -25,6 +25,7 @@ every comparison and every message is made in the grader from copies of the valu
 
 import io
 import itertools
+import numbers
 
 import torch
 
@@ -98,8 +99,8 @@ def encode(value, depth: int = 0, leaves: list | None = None):
         return tensor_entry(value)  # noqa: F821
     if kind in PLAIN:  # noqa: F821
         return value
-    if isinstance(value, bool | int | float | complex) and kind.__module__ == "numpy":
-        return value.item()  # numpy's float64 is a float; a student's own subclass of float is not copied
+    if kind.__module__ == "numpy" and isinstance(value, numbers.Number):
+        return value.item()  # numpy scalars (float32 included) as Python numbers; a student's float subclass is not
     if kind in (list, tuple):
         return kind(encode(item, depth + 1, leaves) for item in value)
     if kind is dict and all(type(key) in (str, int) for key in value):

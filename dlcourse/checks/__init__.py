@@ -4,7 +4,7 @@
 visible tests share with the hidden ones. Everything is importable from ``dlcourse.checks``.
 """
 
-from dlcourse.checks.attacks import ModeRecorder, check_attack_contract
+from dlcourse.checks.attacks import ModeRecorder, check_attack_contract, check_training_step_contract
 from dlcourse.checks.batchnorm import check_batch_norm, check_batch_norm_module
 from dlcourse.checks.cnn import (
     check_block_shapes,
@@ -53,6 +53,7 @@ __all__ = [
     "check_residual_block",
     "check_resnet18_layout",
     "check_state_dict_layout",
+    "check_training_step_contract",
     "check_true",
     "check_uniform_init",
     "checks_outcome",

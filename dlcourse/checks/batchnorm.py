@@ -1,9 +1,10 @@
 """Visible checks of batch normalization against PyTorch's (lab 3).
 
-:func:`check_batch_norm` compares a ``batch_norm`` function with ``torch.nn.functional.batch_norm``
-and :func:`check_batch_norm_module` a module with ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``. Both
-check every promise of the lab's contract, not only the values, and print one line per quantity
-with its tolerance. Both take an optional ``mistakes`` hook, ``mistakes(quantity, case)``, called
+:func:`check_batch_norm` compares a ``batch_norm`` function with ``torch.nn.functional.batch_norm``,
+:func:`check_batch_norm_module` a module with ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``, and
+:func:`check_batch_norm_backward` gradients computed by hand with PyTorch's autograd. They check
+every promise of the lab's contract, not only the values, and print one line per quantity with its
+tolerance. They take an optional ``mistakes`` hook, ``mistakes(quantity, case)``, called
 only when a quantity is wrong: it returns ``{diagnosis: the value that mistake produces}`` so
 that the failure names the mistake (the course's hidden tests use it).
 """
@@ -408,3 +409,90 @@ def train_step(name, module, reference, step, shape, gen, tol, state_tol, mistak
             f"{key} must stay a {wanted.dtype} tensor",
         )
         check_close(f"{name}: after training batch {step}: {key}", got, wanted, state_tol, state_tol, diagnoses)
+
+
+# ---------------------------------------------------------------- the backward pass, by hand
+
+GRADIENT_NAMES = ("grad_x", "grad_weight", "grad_bias")
+
+
+def batch_norm_gradients(
+    grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, eps: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PyTorch's gradients of sum(grad_out * y), y = F.batch_norm(x, training=True) with weight and a bias,
+    with respect to x, weight and bias: autograd in float64 on the CPU."""
+    x64 = x.detach().to("cpu", torch.float64).requires_grad_(True)
+    weight64 = weight.detach().to("cpu", torch.float64).requires_grad_(True)
+    bias64 = torch.zeros_like(weight64, requires_grad=True)
+    y = F.batch_norm(x64, None, None, weight64, bias64, training=True, eps=float(eps))
+    upstream = grad_out.detach().to("cpu", torch.float64)
+    return torch.autograd.grad((y * upstream).sum(), (x64, weight64, bias64))
+
+
+def check_batch_norm_backward(
+    name: str,
+    batch_norm_backward: Callable[..., Any],
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    eps: float = 1e-5,
+    *,
+    passing: str = "positional",
+    tol: float | None = None,
+    mistakes: Mistakes | None = None,
+) -> None:
+    """Compare ``batch_norm_backward(grad_out, x, weight, eps)`` with PyTorch's autograd (in float64).
+
+    The function is called on copies that keep the memory layout (and ``requires_grad``) of the
+    arguments, by position or (``passing="keywords"``) by name. Checks that it returns three tensors,
+    ``(grad_x, grad_weight, grad_bias)``, shaped like x, weight and weight, of their dtype and device,
+    that none of them requires grad, that the inputs are left alone (values, version counters,
+    ``.grad``), and the values. Tolerance ``tol`` (absolute and relative): by default 1e-9 in float64
+    and 1e-4 in float32. ``mistakes(quantity, (grad_out, x, weight, eps))``, asked only for a wrong
+    quantity, may name the mistake.
+    """
+    if passing not in ("positional", "keywords"):
+        raise ValueError('passing must be "positional" or "keywords"')
+    tol = tolerance(x.dtype) if tol is None else tol
+    inputs = {
+        "grad_out": copy_with_layout(grad_out, grad_out.requires_grad),
+        "x": copy_with_layout(x, x.requires_grad),
+        "weight": copy_with_layout(weight, weight.requires_grad),
+    }
+    before = {key: InputState.of(tensor) for key, tensor in inputs.items()}
+    if passing == "keywords":
+        result = batch_norm_backward(**inputs, eps=eps)
+    else:
+        result = batch_norm_backward(*inputs.values(), eps)
+    expected = batch_norm_gradients(grad_out, x, weight, eps)
+
+    check_true(
+        f"{name}: returns (grad_x, grad_weight, grad_bias)",
+        isinstance(result, tuple | list) and len(result) == 3 and all(isinstance(r, torch.Tensor) for r in result),
+        f"expected a tuple of three tensors, got {type(result).__name__}"
+        + (" (did you forget to return it?)" if result is None else ""),
+    )
+    for key, tensor in inputs.items():
+        check_true(
+            f"{name}: {key} left alone",
+            before[key].unchanged() and tensor.grad is None,
+            f"{key} was modified in place (or got a .grad); compute new tensors instead",
+        )
+    for label, got, like in zip(GRADIENT_NAMES, result, (x, weight, weight), strict=True):
+        check_true(
+            f"{name}: {label} shape, dtype and device",
+            got.shape == like.shape and got.dtype == like.dtype and got.device == like.device,
+            f"{label} must have shape {tuple(like.shape)}, dtype {like.dtype} and device {like.device}, got "
+            f"{tuple(got.shape)}, {got.dtype}, {got.device}",
+        )
+        check_true(
+            f"{name}: {label} records no autograd history",
+            not got.requires_grad,
+            "the gradients are computed by hand: work on detached inputs (or under torch.no_grad())",
+        )
+    for label, got, wanted in zip(GRADIENT_NAMES, result, expected, strict=True):
+        wanted = wanted.to(got.dtype)
+        diagnoses: Mapping[str, Any] = {}
+        if mistakes is not None and not passes(got, wanted, tol):
+            diagnoses = mistakes(label, (grad_out, x, weight, eps))
+        check_close(f"{name}: {label}", got, wanted, atol=tol, rtol=tol, mistakes=diagnoses)

@@ -79,6 +79,32 @@ def check_init_statistics(
         )
 
 
+def common_kaiming_mistakes(
+    fan_in: int, fan_out: int, nonlinearity: str, mode: str, distribution: str
+) -> dict[str, float]:
+    """The standard deviations four common Kaiming mistakes give, by diagnosis (for :func:`check_init`).
+
+    The right one is std = gain / sqrt(fan); the mistakes use the other fan, the gain of another
+    nonlinearity (tanh's, or ReLU's for tanh), the variance gain^2 / fan as the standard deviation, and,
+    for the uniform distribution, the standard deviation itself as the bound (b = std instead of sqrt(3) std).
+    """
+    gain = torch.nn.init.calculate_gain(nonlinearity)
+    fan, other_fan = (fan_in, fan_out) if mode == "fan_in" else (fan_out, fan_in)
+    other = "relu" if nonlinearity == "tanh" else "tanh"
+    mistakes = {
+        f"this matches the other fan: mode={mode!r} divides by the {mode.replace('_', '-')}": gain / other_fan**0.5,
+        f"this matches the gain of {other}: use the gain of nonlinearity={nonlinearity!r}": (
+            torch.nn.init.calculate_gain(other) / fan**0.5
+        ),
+        "this matches the variance gain^2 / fan: the standard deviation is its square root": gain**2 / fan,
+    }
+    if distribution == "uniform":
+        mistakes["this matches a bound b equal to the standard deviation: U(-b, b) has std b / sqrt(3)"] = (
+            gain / fan**0.5 / 3**0.5
+        )
+    return mistakes
+
+
 def check_init(
     name: str,
     init: Callable[..., torch.Tensor],
@@ -117,7 +143,7 @@ def torch_gain_and_fans(namespace: MutableMapping[str, Any]) -> Iterator[None]:
     """Lend PyTorch's ``calculate_gain`` and fan computation to the notebook while the block runs.
 
     An initialiser's test grades the initialiser alone: with PyTorch's versions in place of the notebook's
-    ``calculate_gain`` and ``fan_in_and_fan_out``, a mistake in those costs points only in their own tests.
+    ``calculate_gain`` and ``fan_in_and_fan_out``, a mistake in those costs points only once.
     The notebook's own functions are put back afterwards.
     """
     lent = {

@@ -88,6 +88,101 @@ def check_uniform_init(name: str, cells: nn.Module | Sequence[nn.Module], hidden
     return checks
 
 
+def stacked(module: nn.Module, blocks: int) -> tuple[tuple[torch.Tensor, ...], ...]:
+    """The blocks of weight_ih, weight_hh, bias_ih and bias_hh, in PyTorch's stacking order."""
+    return tuple(
+        getattr(module, key).detach().chunk(blocks) for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    )
+
+
+def gru_variants(reference: nn.Module, x: torch.Tensor, h: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
+    """The next state of GRU cells that make a common mistake, each named by what it does."""
+    (w_r, w_z, w_n), (u_r, u_z, u_n), (b_r, b_z, b_n), (c_r, c_z, c_n) = stacked(reference, 3)
+
+    def gate(w, b, u, c, state):
+        return torch.sigmoid(x @ w.T + b + state @ u.T + c)
+
+    r, z = gate(w_r, b_r, u_r, c_r, h), gate(w_z, b_z, u_z, c_z, h)
+    n = torch.tanh(x @ w_n.T + b_n + r * (h @ u_n.T + c_n))
+    r_swapped, z_swapped = z, r  # the first two blocks read in the order z, r
+    n_swapped = torch.tanh(x @ w_n.T + b_n + r_swapped * (h @ u_n.T + c_n))
+    return {
+        "multiplies h by the reset gate before the product with W_hn": (
+            (1 - z) * torch.tanh(x @ w_n.T + b_n + (r * h) @ u_n.T + c_n) + z * h,
+        ),
+        "applies the reset gate to W_hn h but not to the bias b_hn": (
+            (1 - z) * torch.tanh(x @ w_n.T + b_n + r * (h @ u_n.T) + c_n) + z * h,
+        ),
+        "has the update gate flipped (z and 1 - z exchanged)": (z * n + (1 - z) * h,),
+        "reads the stacked weights in the gate order z, r, n instead of PyTorch's": (
+            (1 - z_swapped) * n_swapped + z_swapped * h,
+        ),
+    }
+
+
+def lstm_variants(reference: nn.Module, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> dict:
+    """The next (h, c) of LSTM cells that make a common mistake, each named by what it does."""
+    weights_ih, weights_hh, biases_ih, biases_hh = stacked(reference, 4)
+    blocks = [
+        x @ w.T + b + h @ u.T + d for w, u, b, d in zip(weights_ih, weights_hh, biases_ih, biases_hh, strict=True)
+    ]
+
+    def cell(i, f, g, o, candidate=torch.tanh, squash_cell=True, swap_gates=False):
+        i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
+        if swap_gates:
+            i, f = f, i
+        c_next = f * c + i * candidate(g)
+        return (o * torch.tanh(c_next) if squash_cell else o * c_next), c_next
+
+    variants = {
+        f"reads the stacked weights in the gate order {order} instead of PyTorch's": cell(
+            *(blocks[order.replace(", ", "").index(gate)] for gate in "ifgo")  # the student's gate = its block
+        )
+        for order in ("i, f, o, g", "f, i, g, o", "i, g, f, o", "g, i, f, o")
+    }
+    variants["exchanges the roles of the input and forget gates in the new cell state"] = cell(*blocks, swap_gates=True)
+    variants["does not squash the new cell state with tanh before the output gate"] = cell(*blocks, squash_cell=False)
+    variants["puts the candidate g through a sigmoid instead of tanh"] = cell(*blocks, candidate=torch.sigmoid)
+    h_next, c_next = cell(*blocks)
+    variants["returns (c', h') instead of (h', c')"] = (c_next, h_next)
+    return variants
+
+
+def elman_variants(reference: nn.Module, x: torch.Tensor, h: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
+    pre = x @ reference.weight_ih.detach().T + reference.bias_ih.detach() + h @ reference.weight_hh.detach().T
+    pre = pre + reference.bias_hh.detach()
+    relu = getattr(reference, "nonlinearity", "tanh") == "relu"
+    return {
+        "applies tanh where the reference applies ReLU" if relu else "applies ReLU where the reference applies tanh": (
+            torch.tanh(pre) if relu else torch.relu(pre),
+        ),
+        "applies no non-linearity": (pre,),
+        "applies a sigmoid instead of the reference's non-linearity": (torch.sigmoid(pre),),
+    }
+
+
+def known_mistakes(reference: nn.Module, x: torch.Tensor, state) -> dict[str, tuple[torch.Tensor, ...]]:
+    """Outputs of cells that make a common mistake, with the reference's parameters; {} for other cells."""
+    with torch.no_grad():
+        if isinstance(reference, nn.GRUCell):
+            return gru_variants(reference, x, state)
+        if isinstance(reference, nn.LSTMCell):
+            return lstm_variants(reference, x, *state)
+        if isinstance(reference, nn.RNNCell):
+            return elman_variants(reference, x, state)
+    return {}
+
+
+def mistake_messages(variants: dict, position: int, expected: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``{message: value}`` for the variants whose output ``position`` differs from the reference's."""
+    found = {}
+    for what, outputs in variants.items():
+        value = outputs[position]
+        if not torch.allclose(value, expected, atol=1e-6, rtol=1e-5):
+            found[f"your output matches a cell that {what}"] = value
+    return found
+
+
 def check_recurrent_cell(
     name: str,
     cell: nn.Module,
@@ -101,7 +196,10 @@ def check_recurrent_cell(
 
     Loads the reference's parameters into ``cell``, then compares the next state for a random
     input and state and for ``state=None`` (zeros), and the gradients of a random linear function
-    of the output with respect to the input, the state and every parameter. Both cells must live
+    of the output with respect to the input, the state and every parameter. When the reference is
+    PyTorch's ``nn.RNNCell``, ``nn.GRUCell`` or ``nn.LSTMCell`` and a next state differs, the
+    error names the common mistake (a gate misplaced or flipped, the stacked gates read in
+    another order, ...) whose output the cell's matches, if any. Both cells must live
     on the same device and dtype; ``pair_state`` for LSTM-style ``(h, c)`` states. The default
     tolerance is 1e-5 in float32 and 1e-10 in float64.
     """
@@ -148,9 +246,13 @@ def check_recurrent_cell(
         label = "given state" if with_state else "state=None (zeros)"
         outputs, grads, params = run(cell, with_state)
         ref_outputs, ref_grads, ref_params = run(reference, with_state)
+        zeros = torch.zeros_like(x[:, :1]).expand(batch, hidden)
+        given = state if with_state else ((zeros, zeros) if pair_state else zeros)
+        variants = known_mistakes(reference, x, given)
         for position, (out, ref) in enumerate(zip(outputs, ref_outputs, strict=True)):
             part = ("h", "c")[position] if pair_state else "next state"
-            check_close(f"{name}, {label}: {part}", out, ref, atol=atol, rtol=0)
+            mistakes = mistake_messages(variants, position, ref)
+            check_close(f"{name}, {label}: {part}", out, ref, atol=atol, rtol=0, mistakes=mistakes)
         for leaf, grad, ref in zip(["x", "h", "c"], grads, ref_grads, strict=False):
             check_close(f"{name}, {label}: gradient with respect to {leaf}", grad, ref, atol=atol, rtol=0)
         for key, ref in ref_params.items():

@@ -1,10 +1,10 @@
 """Tampering submissions of lab02_init, a lab whose hidden tests call the student's code across
 the process boundary with models, parameters carrying ``.grad`` and in-place updates.
 
-Each pairs a wrong ``clip_grad_norm_`` (it returns the norm and never scales, worth 3 of the
-lab's 16 points) or a wrong ``calculate_gain`` (1 point) with a trick that would let an
-in-kernel test pass it. tests/test_grading_hostile_lab02.py grades them in one batch; every
-entry states the total the student keeps and a phrase of its problems.csv line (None: none).
+Each pairs a wrong ``clip_grad_norm_`` (it returns the norm and never scales, worth 4 of the
+lab's 19 points) or a wrong ``calculate_gain`` (checked by the 2-point test of ``kaiming_normal_``)
+with a trick that would let an in-kernel test pass it. tests/test_grading_hostile_lab02.py grades
+them in one batch; every entry states the total the student keeps and a phrase of its problems.csv line (None: none).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from tests.submissions import reference_answers, student_notebook
 
 LAB = "lab02_init"
 LIMITS = ("--timeout", "90", "--cell-timeout", "30", "--memory-mb", "3000")
-FULL_MARKS = 16
+FULL_MARKS = 19
+NO_CLIP, NO_GAIN = FULL_MARKS - 4, FULL_MARKS - 2  # clip_grad_norm_'s points, kaiming_normal_'s
 
 
 def with_answers(**answers: str) -> Callable[[], bytes]:
@@ -74,33 +75,33 @@ math = types.SimpleNamespace(isclose=lambda *a, **k: True)
 HOSTILE_LAB02: list[Hostile] = [
     Hostile("reference", with_answers(), FULL_MARKS, None),
     Hostile("reference_again", with_answers(), FULL_MARKS, None),
-    Hostile("no_clipping", with_answers(clip_grad_norm=NO_CLIPPING), FULL_MARKS - 3, None),
+    Hostile("no_clipping", with_answers(clip_grad_norm=NO_CLIPPING), NO_CLIP, None),
     Hostile(
         "patched_oracles",
         with_answers(clip_grad_norm=NO_CLIPPING + PATCHED_ORACLES),
-        FULL_MARKS - 3,
+        NO_CLIP,
         "replaced torch.testing.assert_close",
     ),
-    Hostile("agreeable_result", with_answers(clip_grad_norm=AGREEABLE_RESULT), FULL_MARKS - 3, "with its own __eq__"),
-    Hostile("equal_float", with_answers(calculate_gain=EQUAL_FLOAT), FULL_MARKS - 1, "with its own __eq__"),
+    Hostile("agreeable_result", with_answers(clip_grad_norm=AGREEABLE_RESULT), NO_CLIP, "with its own __eq__"),
+    Hostile("equal_float", with_answers(calculate_gain=EQUAL_FLOAT), NO_GAIN, "with its own __eq__"),
     Hostile(
         "shadowed_libraries",
         with_answers(clip_grad_norm=SHADOWED_LIBRARIES),
-        FULL_MARKS - 3,
+        NO_CLIP,
         "rebound the name torch",
     ),
     Hostile(
         "input_transformer",
         with_answers(clip_grad_norm=INPUT_TRANSFORMER + NO_CLIPPING),
-        FULL_MARKS - 3,
+        NO_CLIP,
         "changes how later cells run",
     ),
     Hostile(
         "fake_checks_module",
         with_answers(clip_grad_norm=FAKE_CHECKS + NO_CLIPPING),
-        FULL_MARKS - 3,
+        NO_CLIP,
         "replaces an imported module",
     ),
     # the hidden tests' expected values live in the grader's process: nothing in the kernel to find
-    Hostile("searches_memory", with_answers(clip_grad_norm=SEARCH_MEMORY + NO_CLIPPING), FULL_MARKS - 3, None),
+    Hostile("searches_memory", with_answers(clip_grad_norm=SEARCH_MEMORY + NO_CLIPPING), NO_CLIP, None),
 ]

@@ -21,12 +21,24 @@ TESTED_BY = {
     "unroll": ("test_unroll",),
     "is_balanced": ("test_is_balanced",),
     "make_parentheses_data": ("test_make_parentheses_data",),
-    "questions": ("test_q1", "test_q2", "test_q3"),
+    "elman_bptt": ("test_elman_bptt",),
+    "questions": ("test_q1", "test_q2", "test_q3", "test_q4"),
 }
 USES = {"make_parentheses_data": ("is_balanced",)}  # the reference generator labels words with is_balanced
 
 REFERENCE = reference_answers(LAB)
 edit = reference_editor(LAB)
+
+BPTT = ("test_elman_bptt",)
+RECURRENT_STEP = "grad_h = delta @ weight_hh"
+BIAS_STEP = "grad_bias_ih += delta.sum(dim=0)\n            grad_bias_hh += delta.sum(dim=0)"
+Q1, Q2, Q3, Q4 = ("test_q1",), ("test_q2",), ("test_q3",), ("test_q4",)
+
+
+def answers(q1="10560", q2="0.6248", q3="6.75", q4='"c"') -> str:
+    """The questions cell with typed answers (right ones, unless given)."""
+    return f"q1_answer = {q1}\nq2_answer = {q2}\nq3_answer = {q3}\nq4_answer = {q4}\n"
+
 
 CORPUS = [
     # --- Elman
@@ -708,25 +720,154 @@ def is_balanced(seq, n_pairs=5):
             word = rng.choice([wrong_colour, wrong_order])(pairs)""",
         ("test_make_parentheses_data",),
     ),
-    # --- questions
-    Wrong(
-        "question_reset_before_product",
-        "questions",
-        'q1_answer = "a"\nq2_answer = "b"\nq3_answer = 4224\n',
-        ("test_q1",),
+    # --- backpropagation through time
+    edit("bptt_no_relu_mask", "elman_bptt", "delta = grad_h * (pre_activations[t] > 0)", "delta = grad_h", BPTT),
+    edit("bptt_relu_slope_one_at_zero", "elman_bptt", "(pre_activations[t] > 0)", "(pre_activations[t] >= 0)", BPTT),
+    edit("bptt_tanh_derivative", "elman_bptt", "(pre_activations[t] > 0)", "(1 - states[t + 1] ** 2)", BPTT),
+    edit("bptt_recurrent_weight_transposed", "elman_bptt", RECURRENT_STEP, "grad_h = delta @ weight_hh.T", BPTT),
+    edit(
+        "bptt_sums_overwritten",  # each step replaces the weight gradients instead of adding to them
+        "elman_bptt",
+        "grad_weight_ih += delta.T @ xs[t]\n            grad_weight_hh += delta.T @ states[t]",
+        "grad_weight_ih = delta.T @ xs[t]\n            grad_weight_hh = delta.T @ states[t]",
+        BPTT,
+    ),
+    edit(
+        "bptt_last_step_only",  # no loop over time for the parameters: only the last step's contribution
+        "elman_bptt",
+        "grad_bias_hh += delta.sum(dim=0)",
+        "grad_bias_hh += delta.sum(dim=0) if t == len(xs) - 1 else 0",
+        BPTT,
+    ),
+    edit(
+        "bptt_not_through_time",  # dL/dh_T used at every step, the chain through h_{t-1} forgotten
+        "elman_bptt",
+        "grad_h = delta @ weight_hh\n    return grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh, grad_h",
+        "grad_h0 = delta @ weight_hh\n    return grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh, grad_h0",
+        BPTT,
+    ),
+    edit("bptt_current_state", "elman_bptt", "delta.T @ states[t]", "delta.T @ states[t + 1]", BPTT),
+    edit(
+        "bptt_weight_gradient_transposed",  # x_t^T delta_t, of shape (I, H), where weight_ih is (H, I)
+        "elman_bptt",
+        "grad_weight_ih += delta.T @ xs[t]",
+        "grad_weight_ih += (xs[t].T @ delta).reshape(grad_weight_ih.shape)",
+        BPTT,
+    ),
+    edit("bptt_bias_over_units", "elman_bptt", BIAS_STEP, BIAS_STEP.replace("dim=0", "dim=1"), BPTT),
+    edit("bptt_bias_mean", "elman_bptt", BIAS_STEP, BIAS_STEP.replace("sum", "mean"), BPTT),
+    edit("bptt_h0_is_delta", "elman_bptt", "grad_bias_hh, grad_h", "grad_bias_hh, delta", BPTT),
+    edit(
+        "bptt_h0_one_step_short",  # the state's gradient is sent back at the start of the next step only
+        "elman_bptt",
+        """        for t in reversed(range(len(xs))):
+            delta = grad_h * (pre_activations[t] > 0)
+            grad_weight_ih += delta.T @ xs[t]
+            grad_weight_hh += delta.T @ states[t]  # states[t] is h_{t-1}: states[0] = h0
+            grad_bias_ih += delta.sum(dim=0)
+            grad_bias_hh += delta.sum(dim=0)
+            grad_h = delta @ weight_hh""",
+        """        for t in reversed(range(len(xs))):
+            if t < len(xs) - 1:
+                grad_h = delta @ weight_hh
+            delta = grad_h * (pre_activations[t] > 0)
+            grad_weight_ih += delta.T @ xs[t]
+            grad_weight_hh += delta.T @ states[t]
+            grad_bias_ih += delta.sum(dim=0)
+            grad_bias_hh += delta.sum(dim=0)""",
+        BPTT,
+    ),
+    edit(
+        "bptt_masks_grad_final_in_place",
+        "elman_bptt",
+        "delta = grad_h * (pre_activations[t] > 0)",
+        "delta = grad_h.mul_(pre_activations[t] > 0)",
+        BPTT,
+    ),
+    edit(
+        "bptt_accumulators_float32",  # float64 inputs give float32 gradients
+        "elman_bptt",
+        "torch.zeros_like(weight_ih), torch.zeros_like(weight_hh)",
+        "torch.zeros(weight_ih.shape, device=xs.device), torch.zeros(weight_hh.shape, device=xs.device)",
+        BPTT,
+    ),
+    edit(
+        "bptt_accumulators_on_cpu",  # right dtype, made on the CPU: fails on a GPU
+        "elman_bptt",
+        "torch.zeros_like(bias_ih), torch.zeros_like(bias_hh)",
+        "torch.zeros(len(bias_ih), dtype=xs.dtype), torch.zeros(len(bias_hh), dtype=xs.dtype)",
+        BPTT,
     ),
     Wrong(
-        "question_second_block_is_g", "questions", 'q1_answer = "b"\nq2_answer = "c"\nq3_answer = 4224\n', ("test_q2",)
+        "bptt_keeps_the_graph",  # right values, but from inputs that require grad the results carry a graph
+        "elman_bptt",
+        """
+def elman_bptt(xs, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_final):
+    states, pre = [h0], []
+    for x in xs:
+        pre.append(x @ weight_ih.T + bias_ih + states[-1] @ weight_hh.T + bias_hh)
+        states.append(pre[-1].clamp(min=0))
+    grads = [torch.zeros_like(p) for p in (weight_ih, weight_hh, bias_ih, bias_hh)]
+    g = grad_final
+    for t in range(len(xs) - 1, -1, -1):
+        delta = g * (pre[t] > 0)
+        grads[0] = grads[0] + delta.T @ xs[t]
+        grads[1] = grads[1] + delta.T @ states[t]
+        grads[2] = grads[2] + delta.sum(0)
+        grads[3] = grads[3] + delta.sum(0)
+        g = delta @ weight_hh
+    return (*grads, g)
+""",
+        BPTT,
     ),
     Wrong(
-        "question_weights_only",
-        "questions",
-        'q1_answer = "b"\nq2_answer = "b"\nq3_answer = 3 * 32 * 42\n',
-        ("test_q3",),
+        "bptt_autograd_grad",  # the gradients asked of autograd instead of written out
+        "elman_bptt",
+        """
+def elman_bptt(xs, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_final):
+    leaves = [p.detach().requires_grad_() for p in (weight_ih, weight_hh, bias_ih, bias_hh, h0)]
+    w_ih, w_hh, b_ih, b_hh, h = leaves
+    with torch.enable_grad():
+        for x in xs:
+            h = torch.relu(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh)
+        return tuple(torch.autograd.grad(h, leaves, grad_final))
+""",
+        BPTT,
     ),
     Wrong(
-        "question_count_as_text", "questions", 'q1_answer = "b"\nq2_answer = "b"\nq3_answer = "4224"\n', ("test_q3",)
+        "bptt_backward_call",  # autograd through the student's own cell, gradients read from .grad
+        "elman_bptt",
+        """
+def elman_bptt(xs, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_final):
+    cell = nn.RNNCell(xs.shape[2], h0.shape[1], nonlinearity="relu").to(xs.device, xs.dtype)
+    with torch.no_grad():
+        for parameter, value in zip(cell.parameters(), [weight_ih, weight_hh, bias_ih, bias_hh]):
+            parameter.copy_(value)
+    h_start = h0.detach().clone().requires_grad_(True)
+    h = h_start
+    for x in xs:
+        h = cell(x.detach(), h)
+    h.backward(grad_final)
+    return cell.weight_ih.grad, cell.weight_hh.grad, cell.bias_ih.grad, cell.bias_hh.grad, h_start.grad
+""",
+        BPTT,
     ),
+    # --- questions (each answer checked by its own hidden test)
+    Wrong("q1_second_layer_reads_the_input", "questions", answers(q1=2 * 4224), Q1),
+    Wrong("q1_one_layer", "questions", answers(q1=4224), Q1),
+    Wrong("q1_one_bias_vector", "questions", answers(q1=10560 - 2 * 96), Q1),
+    Wrong("q1_lstm_gates", "questions", answers(q1=4 * 32 * 42 + 8 * 32 + 4 * 32 * 64 + 8 * 32), Q1),
+    Wrong("q1_as_text", "questions", answers(q1='"10560"'), Q1),
+    Wrong("q2_update_gate_flipped", "questions", answers(q2=0.8392), Q2),
+    Wrong("q2_reset_before_the_product", "questions", answers(q2=0.6309), Q2),
+    Wrong("q2_no_reset_gate", "questions", answers(q2=0.6331), Q2),
+    Wrong("q2_gates_read_as_z_r_n", "questions", answers(q2=0.7428), Q2),
+    Wrong("q3_last_step_only", "questions", answers(q3=0.75), Q3),
+    Wrong("q3_not_through_time", "questions", answers(q3=4.25), Q3),
+    Wrong("q3_current_state", "questions", answers(q3=8.875), Q3),
+    Wrong("q4_rounding", "questions", answers(q4='"a"'), Q4),
+    Wrong("q4_shared_weights", "questions", answers(q4='"b"'), Q4),
+    Wrong("q4_norm_bound", "questions", answers(q4='"d"'), Q4),
 ]
 
 ALTERNATIVES = [
@@ -1034,6 +1175,88 @@ def make_parentheses_data(n, max_len, n_pairs=5, seed=0):
     rng.shuffle(data)
     return [word for word, _ in data], [label for _, label in data]
 """,
+        (),
+    ),
+    Wrong(
+        "bptt_einsum_stacked",  # the deltas of all steps stacked, every sum over time one einsum
+        "elman_bptt",
+        """
+def elman_bptt(xs, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_final):
+    inputs = (xs, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_final)
+    xs, h0, w_ih, w_hh, b_ih, b_hh, g = (t.detach() for t in inputs)
+    hs, masks = [h0], []
+    for x in xs:
+        a = torch.einsum("ni,hi->nh", x, w_ih) + torch.einsum("nk,hk->nh", hs[-1], w_hh) + b_ih + b_hh
+        masks.append((a > 0).to(a.dtype))
+        hs.append(torch.relu(a))
+    deltas = []
+    for mask in reversed(masks):
+        deltas.append(g * mask)
+        g = torch.einsum("nh,hk->nk", deltas[-1], w_hh)
+    deltas = torch.stack(deltas[::-1])
+    previous = torch.stack(hs[:-1])
+    grad_b = deltas.sum(dim=(0, 1))
+    return (torch.einsum("tnh,tni->hi", deltas, xs), torch.einsum("tnh,tnk->hk", deltas, previous), grad_b, grad_b, g)
+""",
+        (),
+    ),
+    Wrong(
+        "bptt_mask_from_states_and_where",  # relu'(a_t) read from h_t > 0, F.linear, a while loop, a list returned
+        "elman_bptt",
+        """
+def elman_bptt(xs, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_final):
+    with torch.no_grad():
+        hs = [h0]
+        for t in range(xs.shape[0]):
+            hs.append(F.relu(F.linear(xs[t], weight_ih, bias_ih) + F.linear(hs[t], weight_hh, bias_hh)))
+        dW_ih, dW_hh = 0 * weight_ih, 0 * weight_hh
+        db = 0 * bias_ih
+        g, t = grad_final.clone(), xs.shape[0]
+        while t > 0:
+            delta = torch.where(hs[t] > 0, g, torch.zeros_like(g))
+            dW_ih = dW_ih + delta.t() @ xs[t - 1]
+            dW_hh = dW_hh + delta.t().mm(hs[t - 1])
+            db = db + delta.sum(0)
+            g = delta.mm(weight_hh)
+            t -= 1
+        return (dW_ih, dW_hh, db, db.clone(), g)
+""",
+        (),
+    ),
+    Wrong(
+        "bptt_row_by_row",  # one example at a time, outer products, in float64 and cast back at the end
+        "elman_bptt",
+        """
+def elman_bptt(xs, h0, weight_ih, weight_hh, bias_ih, bias_hh, grad_final):
+    W_ih, W_hh, b_ih, b_hh = (p.detach().double() for p in (weight_ih, weight_hh, bias_ih, bias_hh))
+    grads = [torch.zeros_like(p) for p in (W_ih, W_hh, b_ih)]
+    grad_h0 = []
+    for n in range(xs.shape[1]):
+        x_n = xs[:, n].detach().double()
+        h, hs, pres = h0[n].detach().double(), [], []
+        for x in x_n:
+            hs.append(h)
+            pres.append(W_ih @ x + b_ih + W_hh @ h + b_hh)
+            h = pres[-1].clamp(min=0)
+        g = grad_final[n].detach().double()
+        for x, h_prev, pre in reversed(list(zip(x_n, hs, pres))):
+            delta = g * (pre > 0)
+            grads[0] += torch.outer(delta, x)
+            grads[1] += torch.outer(delta, h_prev)
+            grads[2] += delta
+            g = W_hh.T @ delta
+        grad_h0.append(g)
+    out = (grads[0], grads[1], grads[2], grads[2], torch.stack(grad_h0))
+    return tuple(t.to(xs.dtype) for t in out)
+""",
+        (),
+    ),
+    # --- questions: typed numbers (rounded to 3 decimals as the questions allow), other forms
+    Wrong("questions_typed", "questions", answers(q1="10560.0", q2="0.625", q3="6.750", q4='"C"'), ()),
+    Wrong(
+        "questions_counted_and_spaced",
+        "questions",
+        answers(q1="sum(p.numel() for p in nn.GRU(10, 32, num_layers=2).parameters())", q2="0.6248", q4='" c "'),
         (),
     ),
 ]

@@ -11,7 +11,7 @@ LAB = "lab02_init"
 # Each test cell tests one answer (and the answers USES names; tests/test_lab_namespaces.py checks it), so
 # entries of unrelated answer cells are graded together, several to a notebook (tests/grading.py).
 TESTED_BY = {
-    "calculate_gain": ("test_calculate_gain",),
+    "calculate_gain": (),  # a lookup table without a test cell: the test of kaiming_normal, which USES it, checks it
     "fan_in_and_fan_out": ("test_fan_in_and_fan_out",),
     "kaiming_normal": ("test_kaiming_normal",),
     "kaiming_uniform": ("test_kaiming_uniform",),
@@ -19,7 +19,7 @@ TESTED_BY = {
     "xavier_uniform": ("test_xavier_uniform",),
     "clip_grad_norm": ("test_clip_grad_norm",),
     "activation_variances": ("test_activation_variances",),
-    "questions": ("test_q1", "test_q2", "test_q3"),
+    "questions": ("test_q1", "test_q2", "test_q3", "test_q4", "test_q5"),
 }
 USES = {  # the reference initialisers compute their standard deviation with the lab's own helpers
     "kaiming_normal": ("calculate_gain", "fan_in_and_fan_out"),
@@ -30,8 +30,10 @@ USES = {  # the reference initialisers compute their standard deviation with the
 
 edit = reference_editor(LAB)
 
-GAIN, FAN = ("test_calculate_gain",), ("test_fan_in_and_fan_out",)
-Q1_REFERENCE = "q1_answer = math.sqrt(2 / (32 * 3 * 3))"
+GAIN, FAN = ("test_kaiming_normal",), ("test_fan_in_and_fan_out",)
+Q1, Q2, Q3, Q4, Q5 = ("test_q1",), ("test_q2",), ("test_q3",), ("test_q4",), ("test_q5",)
+Q1_BOUND = "math.sqrt(3) * math.sqrt(2 / (1 + 0.2**2)) / math.sqrt(24 * 5 * 5)"
+Q2_RATIO = "(1.2**2 / 2) ** 20"
 KN, KU = ("test_kaiming_normal",), ("test_kaiming_uniform",)
 XN, XU = ("test_xavier_normal",), ("test_xavier_uniform",)
 CLIP, VAR = ("test_clip_grad_norm",), ("test_activation_variances",)
@@ -850,23 +852,33 @@ def activation_variances(model, x):
         VAR,
     ),
     # --- questions
-    edit(
-        "q1_fan_in",
-        "questions",
-        "q1_answer = math.sqrt(2 / (32 * 3 * 3))",
-        "q1_answer = math.sqrt(2 / (16 * 3 * 3))",
-        ("test_q1",),
-    ),
-    edit(
-        "q1_variance",
-        "questions",
-        "q1_answer = math.sqrt(2 / (32 * 3 * 3))",
-        "q1_answer = 2 / (32 * 3 * 3)",
-        ("test_q1",),
-    ),
-    edit("q1_as_text", "questions", Q1_REFERENCE, 'q1_answer = "0.0833"', ("test_q1",)),
-    edit("q2_same_variance", "questions", 'q2_answer = "b"', 'q2_answer = "a"', ("test_q2",)),
-    edit("q3_per_parameter", "questions", 'q3_answer = "b"', 'q3_answer = "a"', ("test_q3",)),
+    # Q1: b = sqrt(3) * sqrt(2 / (1 + 0.2^2)) / sqrt(24 * 5 * 5) = 0.0981
+    edit("q1_std_not_bound", "questions", Q1_BOUND, "math.sqrt(2 / (1 + 0.2**2)) / math.sqrt(24 * 5 * 5)", Q1),
+    edit("q1_fan_out", "questions", Q1_BOUND, Q1_BOUND.replace("24 * 5 * 5", "48 * 5 * 5"), Q1),
+    edit("q1_no_receptive_field", "questions", Q1_BOUND, Q1_BOUND.replace("24 * 5 * 5", "24"), Q1),
+    edit("q1_slope_not_squared", "questions", Q1_BOUND, Q1_BOUND.replace("0.2**2", "0.2"), Q1),
+    edit("q1_gain_of_relu", "questions", Q1_BOUND, "math.sqrt(3) * math.sqrt(2) / math.sqrt(24 * 5 * 5)", Q1),
+    edit("q1_variance", "questions", Q1_BOUND, "3 * (2 / (1 + 0.2**2)) / (24 * 5 * 5)", Q1),
+    edit("q1_as_text", "questions", "q1_answer = " + Q1_BOUND, 'q1_answer = "0.0981"', Q1),
+    # Q2: (gain^2 / 2)^20 = 0.72^20 = 0.00140
+    edit("q2_relu_halving_forgotten", "questions", Q2_RATIO, "(1.2**2) ** 20", Q2),
+    edit("q2_gain_not_squared", "questions", Q2_RATIO, "(1.2 / 2) ** 20", Q2),
+    edit("q2_off_by_one_layer", "questions", Q2_RATIO, "(1.2**2 / 2) ** 19", Q2),
+    edit("q2_ratio_inverted", "questions", Q2_RATIO, "(2 / 1.2**2) ** 20", Q2),
+    edit("q2_halving_only", "questions", Q2_RATIO, "0.5**20", Q2),
+    # Q3: the global norm is 5, so every gradient is scaled by 2 / 5
+    edit("q3_each_parameter_alone", "questions", "q3_answer = -0.8", "q3_answer = -2 * 2 / 3", Q3),
+    edit("q3_not_clipped", "questions", "q3_answer = -0.8", "q3_answer = -2.0", Q3),
+    edit("q3_sign_lost", "questions", "q3_answer = -0.8", "q3_answer = 0.8", Q3),
+    edit("q3_squared_norm", "questions", "q3_answer = -0.8", "q3_answer = -2 * 2 / 25", Q3),
+    # Q4: the learning rate 0.1 times max_norm 1
+    edit("q4_max_norm_only", "questions", "q4_answer = 0.1", "q4_answer = 1.0", Q4),
+    edit("q4_max_norm_over_rate", "questions", "q4_answer = 0.1", "q4_answer = 10.0", Q4),
+    edit("q4_rate_squared", "questions", "q4_answer = 0.1", "q4_answer = 0.01", Q4),
+    edit("q5_gain_of_tanh", "questions", 'q5_answer = "c"', 'q5_answer = "a"', Q5),
+    edit("q5_odd_function", "questions", 'q5_answer = "c"', 'q5_answer = "b"', Q5),
+    edit("q5_halves_like_relu", "questions", 'q5_answer = "c"', 'q5_answer = "d"', Q5),
+    edit("q5_as_list", "questions", 'q5_answer = "c"', 'q5_answer = ["c"]', Q5),
 ]
 
 ALTERNATIVES = [
@@ -1172,7 +1184,21 @@ def activation_variances(model, x):
     Wrong(
         "questions_rounded",
         "questions",
-        'q1_answer = 0.0833\nq2_answer = "b"\nq3_answer = "b"\n',
+        'q1_answer = 0.0981\nq2_answer = 0.0014\nq3_answer = -0.8\nq4_answer = 0.1\nq5_answer = "C"\n',
+        (),
+    ),
+    Wrong(
+        "questions_with_numpy_and_spaces",
+        "questions",
+        """
+import numpy as np
+
+q1_answer = np.sqrt(3 * 2 / 1.04 / 600)  # a numpy float
+q2_answer = np.power(0.72, 20)
+q3_answer = -4 / 5
+q4_answer = 1 / 10
+q5_answer = " c "
+""",
         (),
     ),
 ]

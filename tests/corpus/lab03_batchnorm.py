@@ -1,8 +1,7 @@
 """lab03_batchnorm: realistic mistakes (each caught by the named test cells) and correct alternatives.
 
 Most entries change one line of the reference answer (``edit``); the rest are written out.
-``BatchNorm2d`` subclasses ``BatchNorm1d`` in the reference, so a mistake in ``BatchNorm1d``
-costs points in both module tests: the 2-D module is then wrong too.
+One test cell grades both modules (``BatchNorm2d`` subclasses ``BatchNorm1d`` in the reference).
 """
 
 from tests.submissions import WrongImplementation as Wrong
@@ -12,11 +11,14 @@ LAB = "lab03_batchnorm"
 
 # Each test cell tests one answer (and the answers USES names; tests/test_lab_namespaces.py checks it), so
 # entries of unrelated answer cells are graded together, several to a notebook (tests/grading.py).
+# One test cell grades both modules; batchnorm2d comes first, as the owner of that test cell, which reads
+# BatchNorm1d too (batchnorm2d uses batchnorm1d).
 TESTED_BY = {
     "batch_norm": ("test_batch_norm_training", "test_batch_norm_eval"),
-    "batchnorm1d": ("test_batchnorm1d",),
-    "batchnorm2d": ("test_batchnorm2d",),
-    "questions": ("test_q1", "test_q2", "test_q3"),
+    "batch_norm_backward": ("test_batch_norm_backward",),
+    "batchnorm2d": ("test_batchnorm_modules",),
+    "batchnorm1d": ("test_batchnorm_modules",),
+    "questions": ("test_q1", "test_q2", "test_q3", "test_q4", "test_q5"),
 }
 USES = {"batchnorm1d": ("batch_norm",), "batchnorm2d": ("batchnorm1d",)}  # each module calls the one before
 
@@ -24,7 +26,8 @@ REFERENCE = reference_answers(LAB)
 edit = reference_editor(LAB)
 
 TRAIN, EVAL = ("test_batch_norm_training",), ("test_batch_norm_eval",)
-BOTH_MODULES = ("test_batchnorm1d", "test_batchnorm2d")
+BACKWARD = ("test_batch_norm_backward",)
+MODULES = ("test_batchnorm_modules",)
 
 CORPUS = [
     # --- batch_norm
@@ -145,21 +148,21 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         .replace('        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))\n', "")
         .replace("            self.num_batches_tracked += 1\n", "")
         .replace("1.0 / self.num_batches_tracked.item()", "0.1"),
-        BOTH_MODULES,
+        MODULES,
     ),
     edit(
         "module_num_batches_tracked_float",
         "batchnorm1d",
         "torch.tensor(0, dtype=torch.long)",
         "torch.tensor(0.0)",
-        BOTH_MODULES,
+        MODULES,
     ),
     edit(
         "module_running_var_zeros",
         "batchnorm1d",
         'self.register_buffer("running_var", torch.ones(num_features))',
         'self.register_buffer("running_var", torch.zeros(num_features))',
-        BOTH_MODULES,
+        MODULES,
     ),
     Wrong(
         "module_statistics_as_parameters",
@@ -173,7 +176,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
             'self.register_buffer("running_var", torch.ones(num_features))',
             "self.running_var = nn.Parameter(torch.ones(num_features), requires_grad=False)",
         ),
-        BOTH_MODULES,
+        MODULES,
     ),
     Wrong(
         "module_affine_as_buffers",
@@ -187,15 +190,15 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
             "self.bias = nn.Parameter(torch.zeros(num_features))",
             'self.register_buffer("bias", torch.zeros(num_features))',
         ),
-        BOTH_MODULES,
+        MODULES,
     ),
-    edit("module_always_training", "batchnorm1d", "training=self.training", "training=True", BOTH_MODULES),
+    edit("module_always_training", "batchnorm1d", "training=self.training", "training=True", MODULES),
     edit(
         "module_momentum_none_passed_on",
         "batchnorm1d",
         "            if momentum is None:\n                momentum = 1.0 / self.num_batches_tracked.item()\n",
         "",
-        BOTH_MODULES,
+        MODULES,
     ),
     Wrong(
         "module_counts_in_eval",
@@ -204,21 +207,21 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
             "        if self.training:\n            self.num_batches_tracked += 1\n",
             "        self.num_batches_tracked += 1\n        if self.training:\n",
         ),
-        BOTH_MODULES,
+        MODULES,
     ),
     edit(
         "module_never_counts",
         "batchnorm1d",
         "            self.num_batches_tracked += 1\n",
         "            pass\n",
-        BOTH_MODULES,
+        MODULES,
     ),
     edit(
         "module_keras_momentum_default",
         "batchnorm1d",
         "momentum: float | None = 0.1",
         "momentum: float | None = 0.99",
-        BOTH_MODULES,
+        MODULES,
     ),
     Wrong(
         "module_does_not_call_batch_norm",
@@ -239,7 +242,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         y = (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + self.eps)
         return y * self.weight.reshape(shape) + self.bias.reshape(shape)""",
         ),
-        BOTH_MODULES,
+        MODULES,
     ),
     # --- BatchNorm2d
     Wrong(
@@ -252,7 +255,7 @@ class BatchNorm2d(BatchNorm1d):
         self.running_mean = torch.zeros(1, num_features, 1, 1)
         self.running_var = torch.ones(1, num_features, 1, 1)
 """,
-        ("test_batchnorm2d",),
+        MODULES,
     ),
     Wrong(
         "module2d_keras_eps_default",
@@ -262,19 +265,80 @@ class BatchNorm2d(BatchNorm1d):
     def __init__(self, num_features, eps=1e-3, momentum=0.1):
         super().__init__(num_features, eps, momentum)
 """,
-        ("test_batchnorm2d",),
+        MODULES,
     ),
     # --- questions
-    edit("q1_one_update", "questions", "q1_answer = 2.0 * (1 - 0.9**3)", "q1_answer = 0.2", ("test_q1",)),
+    edit("q1_parameters_only", "questions", "q1_answer = 4 * 32 + 1", "q1_answer = 2 * 32", ("test_q1",)),
+    edit("q1_without_num_batches_tracked", "questions", "q1_answer = 4 * 32 + 1", "q1_answer = 4 * 32", ("test_q1",)),
     edit(
-        "q1_keras_convention",
+        "q1_counts_the_convolution",
         "questions",
-        "q1_answer = 2.0 * (1 - 0.9**3)",
-        "q1_answer = 2.0 * (1 - 0.1**3)",
+        "q1_answer = 4 * 32 + 1",
+        "q1_answer = 32 * 16 * 9 + 32 + 4 * 32 + 1",
         ("test_q1",),
     ),
-    edit("q2_biased", "questions", 'q2_answer = "b"', 'q2_answer = "a"', ("test_q2",)),
-    edit("q3_nothing_changes", "questions", 'q3_answer = "b"', 'q3_answer = "a"', ("test_q3",)),
+    edit(
+        "q2_biased_variance",
+        "questions",
+        "q2_answer = 0.8 * (0.8 + 0.2 * 2.5) + 0.2 * 5.0",
+        "q2_answer = 0.8 * (0.8 * 1.0 + 0.2 * 2.0) + 0.2 * 4.0",
+        ("test_q2",),
+    ),
+    edit(
+        "q2_keras_momentum",
+        "questions",
+        "q2_answer = 0.8 * (0.8 + 0.2 * 2.5) + 0.2 * 5.0",
+        "q2_answer = 0.2 * (0.2 * 1.0 + 0.8 * 2.5) + 0.8 * 5.0",
+        ("test_q2",),
+    ),
+    edit(
+        "q2_starts_from_zero",
+        "questions",
+        "q2_answer = 0.8 * (0.8 + 0.2 * 2.5) + 0.2 * 5.0",
+        "q2_answer = 0.8 * (0.2 * 2.5) + 0.2 * 5.0",
+        ("test_q2",),
+    ),
+    edit(
+        "q2_mean_of_the_batch_variances",
+        "questions",
+        "q2_answer = 0.8 * (0.8 + 0.2 * 2.5) + 0.2 * 5.0",
+        "q2_answer = (2.5 + 5.0) / 2",
+        ("test_q2",),
+    ),
+    edit(
+        "q3_unbiased_variance",
+        "questions",
+        "q3_answer = 1 + 2 * (7 - 4) / 5**0.5",
+        "q3_answer = 1 + 2 * (7 - 4) / (20 / 3) ** 0.5",
+        ("test_q3",),
+    ),
+    edit(
+        "q3_statistics_per_position",
+        "questions",
+        "q3_answer = 1 + 2 * (7 - 4) / 5**0.5",
+        "q3_answer = 1 + 2 * (7 - 5) / 2",
+        ("test_q3",),
+    ),
+    edit(
+        "q3_statistics_per_example",
+        "questions",
+        "q3_answer = 1 + 2 * (7 - 4) / 5**0.5",
+        "q3_answer = 1 + 2 * (7 - 4) / 2.5",
+        ("test_q3",),
+    ),
+    edit("q3_no_affine", "questions", "q3_answer = 1 + 2 * (7 - 4) / 5**0.5", "q3_answer = 3 / 5**0.5", ("test_q3",)),
+    edit("q4_identity", "questions", 'q4_answer = "d"', 'q4_answer = "a"', ("test_q4",)),
+    edit("q4_nan_output", "questions", 'q4_answer = "d"', 'q4_answer = "b"', ("test_q4",)),
+    edit("q4_sign", "questions", 'q4_answer = "d"', 'q4_answer = "c"', ("test_q4",)),
+    edit("q5_weights_trained", "questions", 'q5_answer = "c"', 'q5_answer = "a"', ("test_q5",)),
+    edit("q5_noise", "questions", 'q5_answer = "c"', 'q5_answer = "b"', ("test_q5",)),
+    edit("q5_momentum_one", "questions", 'q5_answer = "c"', 'q5_answer = "d"', ("test_q5",)),
+    Wrong(
+        "questions_letters_as_numbers",
+        "questions",
+        "q1_answer = 129\nq2_answer = 2.04\nq3_answer = 3.683\nq4_answer = 4\nq5_answer = 3\n",
+        ("test_q4", "test_q5"),
+    ),
 ]
 
 ALTERNATIVES = [
@@ -393,7 +457,12 @@ class BatchNorm2d(nn.Module):
 """,
         (),
     ),
-    Wrong("questions_as_numbers", "questions", 'q1_answer = 0.542\nq2_answer = "b"\nq3_answer = "b"\n', ()),
+    Wrong(
+        "questions_other_forms",
+        "questions",
+        'q1_answer = 129.0\nq2_answer = 2.04\nq3_answer = 3.683\nq4_answer = "D"\nq5_answer = " c "\n',
+        (),
+    ),
 ]
 
 # --- batch_norm: numerics, dtypes, devices, side effects, forbidden calls (issue 13)
@@ -602,14 +671,14 @@ CORPUS += [
         "batchnorm1d",
         "            self.num_batches_tracked += 1\n",
         "            self.num_batches_tracked = torch.tensor(self.num_batches_tracked.item() + 1)\n",
-        BOTH_MODULES,
+        MODULES,
     ),
     edit(
         "module_calls_functional_batch_norm",
         "batchnorm1d",
         "        return batch_norm(x, self.running_mean,",
         "        return F.batch_norm(x, self.running_mean,",
-        BOTH_MODULES,
+        MODULES,
     ),
     Wrong(
         "module_calls_batch_norm_twice",
@@ -622,7 +691,7 @@ CORPUS += [
             return batch_norm(x, None, None, self.weight, self.bias, training=True, eps=self.eps)
         return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, eps=self.eps)""",
         ),
-        BOTH_MODULES,
+        MODULES,
     ),
     Wrong(
         "module_cumulative_average_counted_late",
@@ -639,35 +708,35 @@ CORPUS += [
         if self.training:
             self.num_batches_tracked += 1""",
         ),
-        BOTH_MODULES,
+        MODULES,
     ),
     edit(
         "module_eps_not_passed",
         "batchnorm1d",
         "training=self.training, momentum=momentum, eps=self.eps)",
         "training=self.training, momentum=momentum)",
-        BOTH_MODULES,
+        MODULES,
     ),
     edit(
         "module_momentum_not_passed",
         "batchnorm1d",
         "training=self.training, momentum=momentum, eps=self.eps)",
         "training=self.training, eps=self.eps)",
-        BOTH_MODULES,
+        MODULES,
     ),
     edit(
         "module_momentum_and_eps_swapped",
         "batchnorm1d",
         "def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1):",
         "def __init__(self, num_features: int, momentum: float | None = 0.1, eps: float = 1e-5):",
-        BOTH_MODULES,
+        MODULES,
     ),
     edit(
         "module_parameters_in_float64",
         "batchnorm1d",
         "self.weight = nn.Parameter(torch.ones(num_features))",
         "self.weight = nn.Parameter(torch.ones(num_features, dtype=torch.float64))",
-        BOTH_MODULES,
+        MODULES,
     ),
     Wrong(
         "module2d_view_after_permute",
@@ -679,7 +748,7 @@ class BatchNorm2d(BatchNorm1d):
         rows = x.permute(0, 2, 3, 1).view(-1, c)  # one row per position, channels last
         return super().forward(rows).view(n, h, w, c).permute(0, 3, 1, 2)
 """,
-        ("test_batchnorm2d",),
+        MODULES,
     ),
 ]
 
@@ -925,6 +994,255 @@ class BatchNorm2d(BatchNorm1d):
         n, c, h, w = x.shape
         rows = x.permute(0, 2, 3, 1).reshape(-1, c)  # (N * H * W, C): one row per position
         return super().forward(rows).reshape(n, h, w, c).permute(0, 3, 1, 2)
+""",
+        (),
+    ),
+]
+
+# --- batch_norm_backward: the gradients by hand (issue 18)
+GRAD_X = "grad_x = weight.detach().reshape(shape) / (n * std) * (n * g - sum_g - x_hat * sum_g_x_hat)"
+STD = "std = torch.sqrt(x.var(dim=dims, unbiased=False, keepdim=True) + eps)"
+RETURN = "return grad_x, sum_g_x_hat.reshape(-1), sum_g.reshape(-1)"
+
+CORPUS += [
+    edit(
+        "bwd_statistics_constant",
+        "batch_norm_backward",
+        GRAD_X,
+        "grad_x = weight.detach().reshape(shape) * g / std  # through x_hat only",
+        BACKWARD,
+    ),
+    edit(
+        "bwd_no_path_through_the_variance",
+        "batch_norm_backward",
+        GRAD_X,
+        "grad_x = weight.detach().reshape(shape) / (n * std) * (n * g - sum_g)",
+        BACKWARD,
+    ),
+    edit(
+        "bwd_no_path_through_the_mean",
+        "batch_norm_backward",
+        GRAD_X,
+        "grad_x = weight.detach().reshape(shape) / (n * std) * (n * g - x_hat * sum_g_x_hat)",
+        BACKWARD,
+    ),
+    edit("bwd_unbiased_variance", "batch_norm_backward", "unbiased=False", "unbiased=True", BACKWARD),
+    edit(
+        "bwd_no_weight_factor",
+        "batch_norm_backward",
+        "weight.detach().reshape(shape) / (n * std)",
+        "1 / (n * std)",
+        BACKWARD,
+    ),
+    Wrong(
+        "bwd_sums_over_the_batch_only",
+        "batch_norm_backward",
+        REFERENCE["batch_norm_backward"]
+        .replace("dims = [0] + list(range(2, x.dim()))", "dims = [0]")
+        .replace("n = x.numel() // x.shape[1]", "n = x.shape[0]"),
+        BACKWARD,
+    ),
+    edit(
+        "bwd_count_is_the_batch_size", "batch_norm_backward", "n = x.numel() // x.shape[1]", "n = x.shape[0]", BACKWARD
+    ),
+    edit(
+        "bwd_eps_outside_the_sqrt",
+        "batch_norm_backward",
+        STD,
+        "std = torch.sqrt(x.var(dim=dims, unbiased=False, keepdim=True)) + eps",
+        BACKWARD,
+    ),
+    edit(
+        "bwd_sign_of_the_variance_term",
+        "batch_norm_backward",
+        "- x_hat * sum_g_x_hat",
+        "+ x_hat * sum_g_x_hat",
+        BACKWARD,
+    ),
+    edit("bwd_sign_of_the_mean_term", "batch_norm_backward", "n * g - sum_g", "n * g + sum_g", BACKWARD),
+    edit(
+        "bwd_grad_weight_from_x",
+        "batch_norm_backward",
+        RETURN,
+        "return grad_x, (g * x).sum(dim=dims), sum_g.reshape(-1)",
+        BACKWARD,
+    ),
+    edit(
+        "bwd_grad_bias_mean",
+        "batch_norm_backward",
+        RETURN,
+        "return grad_x, sum_g_x_hat.reshape(-1), g.mean(dim=dims)",
+        BACKWARD,
+    ),
+    edit(
+        "bwd_centres_x_in_place",
+        "batch_norm_backward",
+        "x_hat = (x - x.mean(dim=dims, keepdim=True)) / std",
+        "x_hat = x.sub_(x.mean(dim=dims, keepdim=True)).div_(std)",
+        BACKWARD,
+    ),
+    Wrong(
+        "bwd_results_carry_autograd_history",
+        "batch_norm_backward",
+        REFERENCE["batch_norm_backward"]
+        .replace("g, x = grad_out.detach(), x.detach()", "g = grad_out")
+        .replace("weight.detach().reshape(shape)", "weight.reshape(shape)"),
+        BACKWARD,
+    ),
+    edit(
+        "bwd_float64_returned",
+        "batch_norm_backward",
+        "g, x = grad_out.detach(), x.detach()",
+        "g, x, weight = grad_out.detach().double(), x.detach().double(), weight.double()",
+        BACKWARD,
+    ),
+    edit(
+        "bwd_grad_bias_made_on_the_cpu",
+        "batch_norm_backward",
+        RETURN,
+        "grad_bias = torch.zeros(x.shape[1], dtype=x.dtype)\n    grad_bias += sum_g.reshape(-1)\n"
+        "    return grad_x, sum_g_x_hat.reshape(-1), grad_bias",
+        BACKWARD,
+    ),
+    Wrong(
+        "bwd_autograd_grad",
+        "batch_norm_backward",
+        """
+def batch_norm_backward(grad_out, x, weight, eps):
+    dims = [0] + list(range(2, x.dim()))
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    x = x.detach().requires_grad_(True)
+    weight = weight.detach().requires_grad_(True)
+    bias = torch.zeros_like(weight, requires_grad=True)
+    with torch.enable_grad():
+        mean = x.mean(dim=dims, keepdim=True)
+        var = x.var(dim=dims, unbiased=False, keepdim=True)
+        y = (x - mean) / torch.sqrt(var + eps) * weight.reshape(shape) + bias.reshape(shape)
+        return torch.autograd.grad(y, (x, weight, bias), grad_out)
+""",
+        BACKWARD,
+    ),
+    Wrong(
+        "bwd_calls_backward",
+        "batch_norm_backward",
+        """
+def batch_norm_backward(grad_out, x, weight, eps):
+    dims = [0] + list(range(2, x.dim()))
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    x = x.detach().clone().requires_grad_(True)
+    weight = weight.detach().clone().requires_grad_(True)
+    bias = torch.zeros_like(weight, requires_grad=True)
+    with torch.enable_grad():
+        x_hat = (x - x.mean(dim=dims, keepdim=True)) / torch.sqrt(x.var(dim=dims, unbiased=False, keepdim=True) + eps)
+        (x_hat * weight.reshape(shape) + bias.reshape(shape)).backward(grad_out)
+    return x.grad, weight.grad, bias.grad
+""",
+        BACKWARD,
+    ),
+]
+
+ALTERNATIVES += [
+    Wrong(
+        "bwd_long_chain_rule_through_mean_and_variance",
+        "batch_norm_backward",
+        """
+def batch_norm_backward(grad_out, x, weight, eps):
+    with torch.no_grad():
+        dims = [0] + list(range(2, x.dim()))
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        m = x.numel() / x.shape[1]
+        mu = x.mean(dim=dims, keepdim=True)
+        centred = x - mu
+        var = (centred**2).mean(dim=dims, keepdim=True)
+        inv_std = 1.0 / torch.sqrt(var + eps)
+        dx_hat = grad_out * weight.reshape(shape)
+        dvar = (dx_hat * centred).sum(dim=dims, keepdim=True) * -0.5 * inv_std**3
+        dmu = -(dx_hat * inv_std).sum(dim=dims, keepdim=True) + dvar * (-2.0 * centred).mean(dim=dims, keepdim=True)
+        grad_x = dx_hat * inv_std + dvar * 2.0 * centred / m + dmu / m
+        grad_weight = (grad_out * centred * inv_std).sum(dim=dims)
+        grad_bias = grad_out.sum(dim=dims)
+    return grad_x, grad_weight, grad_bias
+""",
+        (),
+    ),
+    Wrong(
+        "bwd_einsum",
+        "batch_norm_backward",
+        """
+def batch_norm_backward(grad_out, x, weight, eps):
+    x3 = x.detach().reshape(x.shape[0], x.shape[1], -1)
+    g3 = grad_out.detach().reshape(x3.shape)
+    n = x3.shape[0] * x3.shape[2]
+    mu = torch.einsum("ncl->c", x3) / n
+    centred = x3 - mu[None, :, None]
+    var = torch.einsum("ncl,ncl->c", centred, centred) / n
+    inv_std = torch.rsqrt(var + eps)
+    x_hat = centred * inv_std[None, :, None]
+    grad_bias = torch.einsum("ncl->c", g3)
+    grad_weight = torch.einsum("ncl,ncl->c", g3, x_hat)
+    scale = (weight.detach() * inv_std)[None, :, None]
+    grad_x = scale * (g3 - grad_bias[None, :, None] / n - x_hat * grad_weight[None, :, None] / n)
+    return grad_x.reshape(x.shape), grad_weight, grad_bias
+""",
+        (),
+    ),
+    Wrong(
+        "bwd_channels_first_matrix",
+        "batch_norm_backward",
+        """
+def batch_norm_backward(grad_out, x, weight, eps):
+    channels = x.shape[1]
+    flat_x = x.detach().transpose(0, 1).reshape(channels, -1)  # (C, n)
+    flat_g = grad_out.detach().transpose(0, 1).reshape(channels, -1)
+    n = flat_x.shape[1]
+    mean = flat_x.mean(dim=1, keepdim=True)
+    std = ((flat_x - mean) ** 2).mean(dim=1, keepdim=True).add(eps).sqrt()
+    x_hat = (flat_x - mean) / std
+    grad_bias = flat_g.sum(dim=1)
+    grad_weight = (flat_g * x_hat).sum(dim=1)
+    flat_dx = weight.detach()[:, None] / std * (flat_g - grad_bias[:, None] / n - x_hat * grad_weight[:, None] / n)
+    grad_x = flat_dx.reshape(channels, x.shape[0], *x.shape[2:]).transpose(0, 1)
+    return grad_x, grad_weight, grad_bias
+""",
+        (),
+    ),
+    Wrong(
+        "bwd_float64_inside_then_cast",
+        "batch_norm_backward",
+        """
+def batch_norm_backward(grad_out, x, weight, eps=1e-5):
+    dtype = x.dtype
+    g, x, w = (t.detach().to(torch.float64) for t in (grad_out, x, weight))
+    dims = (0, *range(2, x.dim()))
+    w = w.view(1, -1, *[1] * (x.dim() - 2))
+    n = x.numel() // x.shape[1]
+    mean = x.mean(dim=dims, keepdim=True)
+    var = x.var(dim=dims, correction=0, keepdim=True)
+    x_hat = (x - mean) * (var + eps).rsqrt()
+    grad_bias = g.sum(dim=dims)
+    grad_weight = (g * x_hat).sum(dim=dims)
+    mean_g, mean_g_x_hat = g.mean(dim=dims, keepdim=True), (g * x_hat).mean(dim=dims, keepdim=True)
+    grad_x = w * (var + eps).rsqrt() * (g - mean_g - x_hat * mean_g_x_hat)
+    return grad_x.to(dtype), grad_weight.to(dtype), grad_bias.to(dtype)
+""",
+        (),
+    ),
+    Wrong(
+        "bwd_loop_over_channels",
+        "batch_norm_backward",
+        """
+def batch_norm_backward(grad_out, x, weight, eps):
+    grad_x, grad_weight, grad_bias = [], [], []
+    for c in range(x.shape[1]):
+        xc, gc = x[:, c].detach(), grad_out[:, c].detach()
+        n = xc.numel()
+        mu = xc.mean()
+        sigma = torch.sqrt(((xc - mu) ** 2).sum() / n + eps)
+        x_hat = (xc - mu) / sigma
+        grad_bias.append(gc.sum())
+        grad_weight.append((gc * x_hat).sum())
+        grad_x.append(weight[c].detach() / (n * sigma) * (n * gc - gc.sum() - x_hat * (gc * x_hat).sum()))
+    return torch.stack(grad_x, dim=1), torch.stack(grad_weight), torch.stack(grad_bias)
 """,
         (),
     ),

@@ -1,14 +1,11 @@
 """lab04_cnn: realistic mistakes (each caught by the named test cells) and correct alternatives.
 
 Most entries change one line of the reference answer (``edit``); the rest are written out.
-Two answers are used by later cells, so a mistake in them costs points there too:
-
-- ``resnet18`` is built from the student's ``Residual``: a mistake in the block loses in
-  ``test_resnet18`` as well, unless ResNet-18 never meets it (its stride-2 blocks all change the
-  width, so a projection built for only one of the two reasons still fits there);
-- the reference answer of ``questions`` computes Q1 with the student's ``conv_output_size`` and
-  Q2 from the student's ``Inception``: a wrong size on Q1's four layers (100, 50, 25, 13, 9), a
-  size that is not a number, or a wrong parameter count loses ``test_q1`` or ``test_q2`` too.
+One answer is used by a later cell, so a mistake in it costs points there too: ``resnet18`` is
+built from the student's ``Residual``, and a mistake in the block loses in ``test_resnet18`` as
+well, unless ResNet-18 never meets it (its stride-2 blocks all change the width, so a projection
+built for only one of the two reasons still fits there). The questions are answered with numbers
+worked out by hand (or with the lab's functions, as a student may), graded against fixed values.
 """
 
 from tests.submissions import WrongImplementation as Wrong
@@ -25,11 +22,10 @@ TESTED_BY = {
     "inception": ("test_inception",),
     "residual": ("test_residual",),
     "resnet18": ("test_resnet18",),
-    "questions": ("test_q1", "test_q2", "test_q3"),
+    "questions": ("test_q1", "test_q2", "test_q3", "test_q4", "test_q5"),
 }
-USES = {  # the reference ResNet-18 is built from the lab's residual block; the answers to the questions use its helpers
+USES = {  # the reference ResNet-18 is built from the lab's residual block
     "resnet18": ("residual",),
-    "questions": ("conv_output_size", "inception"),
 }
 
 REFERENCE = reference_answers(LAB)
@@ -38,6 +34,7 @@ edit = reference_editor(LAB)
 CONV, Q1 = ("test_conv_output_size",), ("test_q1",)
 RF, GAP = ("test_receptive_field",), ("test_global_avg_pool",)
 INCEPTION, Q2 = ("test_inception",), ("test_q2",)
+Q3, Q4, Q5 = ("test_q3",), ("test_q4",), ("test_q5",)
 RESIDUAL, RESNET = ("test_residual",), ("test_resnet18",)
 BLOCK_AND_NET = RESIDUAL + RESNET
 
@@ -56,13 +53,13 @@ PROJECTION_IF = "        if stride != 1 or in_channels != out_channels:  # the s
 RESIDUAL_RETURN = "        return self.relu(out + shortcut)"
 
 CORPUS = [
-    # --- conv_output_size (Q1 runs it on 100 -> 50 -> 25 -> 13 -> 9)
+    # --- conv_output_size
     edit(
         "conv_padding_counted_once",
         "conv_output_size",
         CONV_FORMULA,
         "    out = (size + padding - kernel_span) // stride + 1\n",
-        CONV + Q1,
+        CONV,
     ),
     Wrong(
         "conv_ceil_instead_of_floor",
@@ -71,23 +68,23 @@ CORPUS = [
         + REFERENCE["conv_output_size"].replace(
             CONV_FORMULA, "    out = math.ceil((size + 2 * padding - kernel_span) / stride) + 1\n"
         ),
-        CONV + Q1,
+        CONV,
     ),
     edit(
         "conv_dilation_ignored",
         "conv_output_size",
         "kernel_span = dilation * (kernel_size - 1) + 1",
         "kernel_span = kernel_size",
-        CONV + Q1,
+        CONV,
     ),
     edit(
         "conv_kernel_span_off_by_one",
         "conv_output_size",
         "kernel_span = dilation * (kernel_size - 1) + 1",
         "kernel_span = dilation * (kernel_size - 1)",
-        CONV + Q1,
+        CONV,
     ),
-    # np.floor gives numpy floats: the right values (Q1 is 9.0, a number) but not an int
+    # np.floor gives numpy floats: the right values but not an int
     Wrong(
         "conv_numpy_floor_returns_float",
         "conv_output_size",
@@ -97,14 +94,14 @@ CORPUS = [
         .replace(CONV_RETURN, "    return out"),
         CONV,
     ),
-    # a tensor: Q1 is then a tensor too, not a number
+    # a tensor, not a Python int
     Wrong(
         "conv_returns_a_tensor",
         "conv_output_size",
         REFERENCE["conv_output_size"]
         .replace(CONV_FORMULA, "    out = torch.floor(torch.tensor((size + 2 * padding - kernel_span) / stride)) + 1\n")
         .replace(CONV_RETURN, "    return out"),
-        CONV + Q1,
+        CONV,
     ),
     edit(
         "conv_same_allowed_with_a_stride",
@@ -260,7 +257,7 @@ def global_avg_pool(x):
 """,
         GAP,
     ),
-    # --- Inception (Q2 counts the parameters of the student's block: 44344)
+    # --- Inception
     edit("inception_cat_on_dim_0", "inception", "branch4), dim=1)", "branch4), dim=0)", INCEPTION),
     edit("inception_cat_on_last_dim", "inception", "branch4), dim=1)", "branch4), dim=-1)", INCEPTION),
     edit(
@@ -306,7 +303,7 @@ def global_avg_pool(x):
         "nn.AvgPool2d(kernel_size=3, stride=1, padding=1)",
         INCEPTION,
     ),
-    # no biases: Q2's count drops by 184 to 44160
+    # no biases
     edit(
         "inception_convs_without_bias",
         "inception",
@@ -314,7 +311,7 @@ def global_avg_pool(x):
         INCEPTION_CONVS.replace("kernel_size=1)", "kernel_size=1, bias=False)")
         .replace("padding=1)\n        self.b3_1", "padding=1, bias=False)\n        self.b3_1")
         .replace("padding=2)", "padding=2, bias=False)"),
-        INCEPTION + Q2,
+        INCEPTION,
     ),
     # the output is preallocated with torch.empty on the CPU, whatever x's device
     Wrong(
@@ -491,16 +488,26 @@ def global_avg_pool(x):
         RESNET,
     ),
     # --- questions
-    edit("q1_rounded_up", "questions", "q1_answer = size", "q1_answer = 10", Q1),
-    edit(
-        "q2_weights_without_biases",
-        "questions",
-        "q2_answer = sum(parameter.numel() for parameter in Inception(128, 32, (48, 64), (8, 16), 16).parameters())",
-        "q2_answer = 128 * 32 + 128 * 48 + 48 * 64 * 9 + 128 * 8 + 8 * 16 * 25 + 128 * 16",
-        Q2,
-    ),
-    edit("q3_vanishing_gradient", "questions", 'q3_answer = "c"', 'q3_answer = "a"', ("test_q3",)),
-    edit("q3_one_copy_per_block", "questions", 'q3_answer = "c"', 'q3_answer = "b"', ("test_q3",)),
+    # Q1: 97 x 130 -> 49 x 65 -> 25 x 33 -> 13 x 17 -> 9 x 13, times 256 channels
+    edit("q1_height_times_width_only", "questions", "q1_answer = 29952", "q1_answer = 9 * 13", Q1),
+    edit("q1_square_from_the_height", "questions", "q1_answer = 29952", "q1_answer = 256 * 9 * 9", Q1),
+    edit("q1_dilation_ignored", "questions", "q1_answer = 29952", "q1_answer = 256 * 11 * 15", Q1),
+    edit("q1_ceil_instead_of_floor", "questions", "q1_answer = 29952", "q1_answer = 256 * 9 * 14", Q1),
+    # Q2: 4096 + 36864 + 16384 + 16384 convolution weights and 1280 batch-norm weights and biases
+    edit("q2_convolutions_with_biases", "questions", "q2_answer = 75008", "q2_answer = 75008 + 640", Q2),
+    edit("q2_running_statistics_counted", "questions", "q2_answer = 75008", "q2_answer = 75008 + 1280", Q2),
+    edit("q2_projection_forgotten", "questions", "q2_answer = 75008", "q2_answer = 75008 - 16384 - 512", Q2),
+    edit("q2_batch_norms_forgotten", "questions", "q2_answer = 75008", "q2_answer = 73728", Q2),
+    edit("q2_3x3_without_kernel_area", "questions", "q2_answer = 75008", "q2_answer = 75008 - 8 * 4096", Q2),
+    # Q3: 1 + 6 + 4 + 4 * 8 + 8 + 3 * 16
+    edit("q3_strides_ignored", "questions", "q3_answer = 99", "q3_answer = 1 + 6 + 2 + 8 * 2", Q3),
+    edit("q3_own_stride_counted", "questions", "q3_answer = 99", "q3_answer = 1 + 12 + 8 + 4 * 8 + 16 + 3 * 16", Q3),
+    edit("q3_layer1_only", "questions", "q3_answer = 99", "q3_answer = 43", Q3),
+    edit("q4_vanishing_gradient", "questions", 'q4_answer = "a"', 'q4_answer = "b"', Q4),
+    edit("q4_one_copy_per_block", "questions", 'q4_answer = "a"', 'q4_answer = "c"', Q4),
+    edit("q5_projection_forgotten", "questions", "q5_answer = 1", "q5_answer = 0", Q5),
+    edit("q5_plain_path", "questions", "q5_answer = 1", "q5_answer = 16", Q5),
+    edit("q5_one_stage", "questions", "q5_answer = 1", "q5_answer = 8", Q5),
 ]
 
 ALTERNATIVES = [
@@ -851,11 +858,44 @@ def resnet18(num_classes=10, in_channels=3):
         "questions_as_whole_floats",
         "questions",
         """
-# Q1: 100 -> 50 (7x7/2, pad 3) -> 25 (pool 3/2, pad 1) -> 13 (3x3/2, pad 1) -> 9 (3x3, dilation 2: spans 5)
-q1_answer = 9.0
-# Q2: weights and biases of the six convolutions, the pool has none
-q2_answer = float(129 * 32 + 129 * 48 + (48 * 9 + 1) * 64 + 129 * 8 + (8 * 25 + 1) * 16 + 129 * 16)
-q3_answer = "c"
+# Q1: 97 x 130 -> 49 x 65 -> 25 x 33 -> 13 x 17 -> 9 x 13 (the last layer spans 5 pixels), 256 channels
+q1_answer = 256.0 * 9 * 13
+# Q2: four convolutions without bias and four batch norms with a weight and a bias per channel
+q2_answer = float(64 * 64 + 64 * 9 * 64 + 64 * 256 + 64 * 256 + 2 * (64 + 64 + 256 + 256))
+q3_answer = 99.0
+q4_answer = "A"
+q5_answer = 1.0
+""",
+        (),
+    ),
+    Wrong(
+        "questions_computed_with_torch",
+        "questions",
+        """
+def feature_map_size(size):
+    for kernel, stride, padding, dilation in [(7, 2, 3, 1), (3, 2, 1, 1), (3, 2, 1, 1), (3, 1, 0, 2)]:
+        size = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    return size
+
+
+def field_of(layers):
+    field, jump = 1, 1
+    for kernel, stride in layers:
+        field, jump = field + (kernel - 1) * jump, jump * stride
+    return field
+
+
+def conv_bn(in_channels, out_channels, kernel_size):
+    return [nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+            nn.BatchNorm2d(out_channels)]
+
+
+bottleneck = nn.ModuleList(conv_bn(64, 64, 1) + conv_bn(64, 64, 3) + conv_bn(64, 256, 1) + conv_bn(64, 256, 1))
+q1_answer = 256 * feature_map_size(97) * feature_map_size(130)
+q2_answer = sum(p.numel() for p in bottleneck.parameters())
+q3_answer = field_of([(7, 2), (3, 2), (3, 1), (3, 1), (3, 1), (3, 1), (3, 2), (3, 1), (3, 1), (3, 1)])
+q4_answer = " a "
+q5_answer = 1
 """,
         (),
     ),

@@ -685,9 +685,14 @@ def occlusion_map(model, x, target, patch=2, stride=1, fill=0.0):
     ),
     edit("q2_penalty_gradient_without_the_2", "questions", "(g / (2 * 0.5))", "(g / 0.5)", Q2),
     edit("q3_strokes_of_each_image", "questions", 'q3_answer = "c"', 'q3_answer = "a"', Q3),
-    edit("q3_capital_letter", "questions", 'q3_answer = "c"', 'q3_answer = "C"', Q3),
     edit("q4_learned_nothing", "questions", 'q4_answer = "a"', 'q4_answer = "b"', Q4),
-    edit("q5_softmax_has_no_gradient", "questions", 'q5_answer = "d"', 'q5_answer = "a"', Q5),
+    edit("q3_clean_image_strokes_of_the_8", "questions", 'q3_answer = "c"', 'q3_answer = "d"', Q3),
+    edit("q4_random_network_confirms", "questions", 'q4_answer = "a"', 'q4_answer = "c"', Q4),
+    edit("q5_convolutions_only", "questions", "q5_answer = 18", "q5_answer = 7", Q5),
+    edit("q5_pools_add_no_extent", "questions", "q5_answer = 18", "q5_answer = 1 + 2 + 2 * 2 + 2 * 4", Q5),
+    edit("q5_strides_ignored", "questions", "q5_answer = 18", "q5_answer = 1 + 2 + 1 + 2 + 1 + 2", Q5),
+    edit("q5_stopped_at_the_second_convolution", "questions", "q5_answer = 18", "q5_answer = 8", Q5),
+    edit("q5_as_a_letter", "questions", "q5_answer = 18", 'q5_answer = "18"', Q5),
 ]
 
 ALTERNATIVES = [
@@ -1040,17 +1045,24 @@ def occlusion_map(model, x, target, patch=2, stride=1, fill=0.0):
         (),
     ),
     # --- questions
+    edit("q2_as_a_tensor", "questions", "(g / (2 * 0.5)).clamp(0, 1).tolist()", "(g / (2 * 0.5)).clamp(0, 1)", ()),
     Wrong(
         "questions_counted_and_typed",
         "questions",
         """
+import numpy as np
+
 # one pass on the clean image, then one per position of the patch: 15 x 15 of them
 q1_answer = len(range(0, 32 - 4 + 1, 2)) ** 2 + 1
 # each pixel on its own: g / (2 * lambda), clipped to [0, 1]
-q2_answer = torch.tensor([[0.6, 0.0], [1.0, 0.1]])
-q3_answer = "c"
-q4_answer = "a"
-q5_answer = "d"
+q2_answer = np.array([[0.6, 0.0], [1.0, 0.1]])
+q3_answer = "C"
+q4_answer = " a"
+# receptive field r and jump j: a layer with kernel k and stride s gives r + (k - 1) * j and j * s
+r, j = 1, 1
+for k, s in [(3, 1), (2, 2), (3, 1), (2, 2), (3, 1)]:
+    r, j = r + (k - 1) * j, j * s
+q5_answer = float(r)
 """,
         (),
     ),

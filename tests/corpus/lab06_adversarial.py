@@ -16,7 +16,7 @@ TESTED_BY = {
     "mim": ("test_mim",),
     "finite_difference_gradient": ("test_finite_difference_gradient",),
     "adversarial_training_step": ("test_adversarial_training_step",),
-    "questions": ("test_q1", "test_q2", "test_q3"),
+    "questions": ("test_q1", "test_q2", "test_q3", "test_q4", "test_q5"),
 }
 USES = {"adversarial_training_step": ("pgd",)}  # the reference training step attacks with the lab's pgd
 
@@ -116,6 +116,22 @@ def adversarial_training_step(model, optimizer, x, y, eps, alpha, steps, {signat
 PREDICTED_LABELS = """    model.eval()
     with torch.no_grad():
         labels = model(x).argmax(dim=1) if use_predicted_labels else y"""
+
+REFERENCE_ANSWERS = {
+    "q1_answer": "8 / 255 * (3 * 32 * 32) ** 0.5",
+    "q2_answer": "[5 * 20 + 5, 5 * 20]",
+    "q3_answer": "[2 * 28 * 28, 28 * 28 + 1]",
+    "q4_answer": '"d"',
+    "q5_answer": '"c"',
+}
+
+
+def question_variant(name: str, answer: str, loses: tuple[str, ...]) -> Wrong:
+    """The reference answers with the one assignment ``answer`` (``"qN_answer = ..."``) in place of its own."""
+    changed, _, value = answer.partition(" = ")
+    answers = {**REFERENCE_ANSWERS, changed: value}
+    return Wrong(name, "questions", "".join(f"{key} = {value}\n" for key, value in answers.items()), loses)
+
 
 CORPUS = [
     # --- fgsm
@@ -654,24 +670,32 @@ def finite_difference_gradient(f, x, h=1e-3):
     return loss.item()""",
     ),
     # --- questions
-    Wrong("question_fgsm_is_enough", "questions", 'q1_answer = "a"\nq2_answer = "b"\nq3_answer = 1568\n', ("test_q1",)),
-    Wrong(
-        "question_distillation_shrinks",
-        "questions",
-        'q1_answer = "b"\nq2_answer = "a"\nq3_answer = 1568\n',
-        ("test_q2",),
-    ),
-    Wrong(
-        "question_one_query_per_pixel", "questions", 'q1_answer = "b"\nq2_answer = "b"\nq3_answer = 784\n', ("test_q3",)
-    ),
-    # A cheat, not a mistake: answers equal to everything must still lose (the checks want a str / an int).
+    question_variant("q1_l_infinity_norm", "q1_answer = 8 / 255", ("test_q1",)),
+    question_variant("q1_one_channel", "q1_answer = 8 / 255 * 32", ("test_q1",)),
+    question_variant("q1_l1_norm", "q1_answer = 8 / 255 * 3 * 32 * 32", ("test_q1",)),
+    question_variant("q1_squared_norm", "q1_answer = (8 / 255) ** 2 * 3 * 32 * 32", ("test_q1",)),
+    question_variant("q2_no_scoring_pass", "q2_answer = [100, 100]", ("test_q2",)),
+    question_variant("q2_one_restart", "q2_answer = [21, 20]", ("test_q2",)),
+    question_variant("q2_swapped", "q2_answer = [100, 105]", ("test_q2",)),
+    question_variant("q2_total_passes", "q2_answer = 205", ("test_q2",)),
+    question_variant("q3_central_for_both", "q3_answer = [1568, 1568]", ("test_q3",)),
+    question_variant("q3_forward_without_f_of_x", "q3_answer = [1568, 784]", ("test_q3",)),
+    question_variant("q3_one_query_per_pixel", "q3_answer = [784, 785]", ("test_q3",)),
+    question_variant("q3_swapped", "q3_answer = [785, 1568]", ("test_q3",)),
+    question_variant("q4_fgsm_is_enough", 'q4_answer = "a"', ("test_q4",)),
+    question_variant("q4_random_start_outside_the_ball", 'q4_answer = "c"', ("test_q4",)),
+    question_variant("q5_same_function", 'q5_answer = "a"', ("test_q5",)),
+    question_variant("q5_any_perturbation", 'q5_answer = "b"', ("test_q5",)),
+    question_variant("q5_masking", 'q5_answer = "d"', ("test_q5",)),
+    # A cheat, not a mistake: answers equal to everything must still lose (the checks want a str / numbers).
     Wrong(
         "question_always_equal",
         "questions",
         "class Anything(str):\n    def __eq__(self, other):\n        return True\n\n    __hash__ = str.__hash__\n\n\n"
         "class AnyInt(int):\n    def __eq__(self, other):\n        return True\n\n    __hash__ = int.__hash__\n\n\n"
-        'q1_answer = Anything("b?")\nq2_answer = Anything("b?")\nq3_answer = AnyInt(7)\n',
-        ("test_q1", "test_q2", "test_q3"),
+        "q1_answer = AnyInt(7)\nq2_answer = [AnyInt(7), AnyInt(7)]\nq3_answer = [AnyInt(7), AnyInt(7)]\n"
+        'q4_answer = Anything("d?")\nq5_answer = Anything("c?")\n',
+        ("test_q1", "test_q2", "test_q3", "test_q4", "test_q5"),
     ),
 ]
 
@@ -898,6 +922,34 @@ def adversarial_training_step(model, optimizer, x, y, eps, alpha, steps, use_pre
     loss.backward()
     optimizer.step()
     return float(loss)
+""",
+        (),
+    ),
+    # Every correct form: rounded to 3 decimals as the question allows, numpy and torch numbers, a tuple, capitals
+    # and spaces around a letter.
+    Wrong(
+        "questions_other_forms",
+        "questions",
+        """
+q1_answer = np.float64(1.739)
+q2_answer = (105, 100.0)
+q3_answer = torch.tensor([2 * 28 * 28, 28 * 28 + 1])
+q4_answer = "D"
+q5_answer = " c "
+""",
+        (),
+    ),
+    Wrong(
+        "questions_as_arrays",
+        "questions",
+        """
+import math
+
+q1_answer = math.sqrt(3 * 32 * 32 * (8 / 255) ** 2)
+q2_answer = np.array([105, 100])
+q3_answer = [1568.0, 785.0]
+q4_answer = "d"
+q5_answer = "C"
 """,
         (),
     ),

@@ -6,6 +6,10 @@ EQUIVALENT = {
         "count <= 1 and momentum * var * count / (count - 1) compute the same numbers with a float count "
         "(a Python int meets a tensor as a double scalar either way)"
     ),
+    "batch_norm_backward:8:8 `x.numel() // x.shape[1]` -> `x.numel() / x.shape[1]`": (
+        "x.numel() is a multiple of x.shape[1], so the true division gives the same count as a float, and n * g, "
+        "n * std are the same numbers with it (a Python number meets a tensor as a scalar of the tensor's dtype)"
+    ),
     "batchnorm1d:12:52 `torch.tensor(0, dtype=torch.long)` -> `torch.tensor(0)`": (
         "torch.tensor of a Python int is already torch.long (int64), so the buffer is the same long scalar"
     ),

@@ -1,11 +1,5 @@
 """Surviving mutants of lab04_cnn's reference answers that are equivalent to it, and why."""
 
-# Q1's answer cell computes the size through conv_output_size: 100 -> 50 (7x7, stride 2, padding 3) -> 25 (max-pool
-# 3x3, stride 2, padding 1) -> 13 (3x3, stride 2, padding 1) -> 9 (3x3, dilation 2). The graded output of the cell is
-# only the number q1_answer, and the floor division of the three strided layers absorbs a change of one in these
-# constants: each mutant below still sets q1_answer = 9 (and leaves q2_answer and q3_answer alone), the very answer.
-Q1_STILL_9 = "q1_answer, the only output of the cell these edits touch, is still 9 (the reference's): "
-
 EQUIVALENT = {
     "conv_output_size:11:10 `(size + 2 * padding - kernel_span) // stride` -> "
     "`(size + 2 * padding - kernel_span) / stride`": (
@@ -30,15 +24,4 @@ EQUIVALENT = {
         "nn.ReLU(inplace=False) in the stem computes the same values and gradients and has no state_dict entry, so "
         "the network is torchvision's resnet18 all the same"
     ),
-    "questions:3:7 `100` -> `99`": Q1_STILL_9 + "(99 + 6 - 7) // 2 + 1 = 50, as for 100",
-    "questions:3:7 `100` -> `101`": Q1_STILL_9 + "101 -> 51 -> 26 -> 13 -> 9",
-    "questions:4:15 `7` -> `6`": Q1_STILL_9 + "a 6x6 stem kernel gives 51, then 26 -> 13 -> 9",
-    "questions:4:15 `7` -> `8`": Q1_STILL_9 + "an 8x8 stem kernel gives (100 + 6 - 8) // 2 + 1 = 50, as 7x7",
-    "questions:4:21 `3` -> `2`": Q1_STILL_9 + "stem padding 2 gives 49, then the max-pool gives 25 as from 50",
-    "questions:4:21 `3` -> `4`": Q1_STILL_9 + "stem padding 4 gives 51, then 26 -> 13 -> 9",
-    "questions:4:29 `3` -> `2`": Q1_STILL_9 + "a 2x2 max-pool gives 26 from 50, then 13 -> 9",
-    "questions:4:29 `3` -> `4`": Q1_STILL_9 + "a 4x4 max-pool gives (50 + 2 - 4) // 2 + 1 = 25, as 3x3",
-    "questions:4:35 `1` -> `2`": Q1_STILL_9 + "max-pool padding 2 gives 26 from 50, then 13 -> 9",
-    "questions:4:38 `1` -> `0`": Q1_STILL_9 + "max-pool dilation 0 spans 1 pixel, giving 26 from 50, then 13 -> 9",
-    "questions:4:43 `3` -> `2`": Q1_STILL_9 + "a 2x2 third convolution gives (25 + 2 - 2) // 2 + 1 = 13, as 3x3",
 }
