@@ -1234,7 +1234,7 @@ def auroc(scores_in, scores_out):
         (),
     ),
     # --- questions
-    # numbers typed from a hand computation, to three decimals
+    # numbers typed from a hand computation, to three decimals; letters in upper case, one with a space
     Wrong(
         "questions_typed_numbers",
         "questions",
@@ -1242,8 +1242,8 @@ def auroc(scores_in, scores_out):
 q1_answer = 2.885
 q2_answer = 0.131
 q3_answer = 0.611
-q4_answer = "d"
-q5_answer = "b"
+q4_answer = " D"
+q5_answer = "B"
 """,
         (),
     ),
