@@ -16,6 +16,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     release.add_argument("labs", nargs="*", metavar="LAB", help="labs to release (default: all)")
     release.add_argument("--check", action="store_true", help="exit 1 if labs/ is out of date; write nothing")
 
+    publish = commands.add_parser("publish", help="write the student edition (book, labs, dlcourse) into DEST")
+    publish.add_argument("dest", type=Path, metavar="DEST", help="an empty folder or a clone of the student repository")
+    publish.add_argument("--url", help="the public student repository (default: repository.url in _config.yml)")
+    publish.add_argument("--branch", help="its branch (default: repository.branch in _config.yml)")
+
     grade = commands.add_parser("grade", help="autograde a folder of <student_id>.ipynb submissions")
     grade.add_argument("lab", metavar="LAB")
     grade.add_argument(
@@ -49,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
 
         labs = [check_lab_name(lab) for lab in args.labs] or all_labs()
         return release(labs, check=args.check)
+    if args.command == "publish":
+        from autograder.publish import publish
+
+        return publish(args.dest, url=args.url, branch=args.branch)
     from autograder.grade import Limits, grade
 
     if args.jobs < 1:

@@ -12,7 +12,8 @@ of running each cell it
   last one;
 - leaves unrun the lab's experiment cells that decide no score (:mod:`autograder.experiments`).
 
-What it finds goes to the JSON file ``report`` as sentences for ``problems.csv``.
+What it finds goes to the JSON file ``report`` as sentences for ``problems.csv``; where its time
+went (kernel start and stop, the guard, each kind of cell, each code cell) to ``timings``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Float, Integer, List, Unicode
 
 import autograder.kernel_guard
-from autograder.experiments import NOT_RUN, cells_to_skip
+from autograder.experiments import NOT_RUN, cells_to_skip, is_experiment
 from autograder.remote.client import Kernel, OutOfTime, RemoteNamespace
 from autograder.remote.hidden import failure, run_hidden, split_hidden
 from autograder.sandbox import SandboxedKernelManager
@@ -49,6 +50,18 @@ del _dlcourse_boot
 """
 CHECKPOINT = '__import__("sys").modules["_dlcourse_guard"].checkpoint({test})'
 
+# Steps of the timings file: the kernel's life, the guard's checks, and the cells by kind.
+KERNEL_START = "kernel start"  # the sandbox and the kernel started and answering
+GUARD_INSTALL = "guard install"  # it imports the modules whose helpers it protects (torch, numpy, dlcourse.checks)
+GUARD_CHECKS = "guard checks"
+KERNEL_STOP = "kernel stop"
+IMPORTS = "imports"  # the code cells before the first answer or test cell: the lab's setup
+ANSWER_CELLS = "answer cells"
+TEST_CELLS = "test cells"  # their hidden parts included, wherever they run
+EXPERIMENTS_SKIPPED = "experiments skipped"
+EXPERIMENTS_RUN = "experiments run"
+OTHER_CELLS = "other cells"
+
 
 def error_output(name: str, message: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
@@ -56,6 +69,21 @@ def error_output(name: str, message: str) -> NotebookNode:
 
 def is_test_cell(cell: NotebookNode) -> bool:
     return utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+def first_graded_index(nb: NotebookNode) -> int:
+    """Index of the notebook's first answer or test cell (the number of cells when it has none)."""
+    graded = (index for index, cell in enumerate(nb.cells) if utils.is_solution(cell) or utils.is_grade(cell))
+    return next(graded, len(nb.cells))
+
+
+def cell_label(cell: NotebookNode, index: int) -> str:
+    """How a cell is named in the timings: its grade_id, else its position and first line."""
+    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+    if grade_id:
+        return str(grade_id)
+    first_line = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+    return f"cell {index}: {first_line[:40]}"
 
 
 def cut_text(text: str, limit: int) -> str:
@@ -81,9 +109,13 @@ class GuardedExecute(Execute):
     max_notebook_output_bytes = Integer(4_000_000, help="output bytes kept per notebook, display data included").tag(
         config=True
     )
+    timings = Unicode("", help="JSON file the seconds per step and per code cell are written to").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        # Every output is in once the last cell has run: kill the kernel (and its sandbox) rather
+        # than ask it to shut down and wait, which cost 1.5-3.5 s per notebook.
+        kwargs.setdefault("shutdown_kernel", "immediate")
         super().__init__(*args, **kwargs)
 
     def preprocess(self, nb, resources=None, km=None):
@@ -93,6 +125,12 @@ class GuardedExecute(Execute):
         self.output_bytes = 0
         self.hidden_deadline = 0.0
         self.skipped = cells_to_skip(nb, list(self.experiments))
+        self.step_seconds: dict[str, float] = {}
+        self.cell_seconds: list[list] = []  # [label, step, seconds] per code cell
+        self.first_graded = first_graded_index(nb)
+        self.preprocess_started = time.perf_counter()
+        self.lap_started: float | None = None  # when the last cell ended, once one ran
+        self.guard_seconds = 0.0  # both guard steps' seconds, not counted in the cells they run in
         self.remote = Kernel(
             self.call_kernel,
             Path(self.exchange) if self.exchange else None,
@@ -102,8 +140,29 @@ class GuardedExecute(Execute):
         try:
             return super().preprocess(nb, resources, km)
         finally:
+            if self.lap_started is None:  # the kernel never ran a cell
+                self.add_seconds(KERNEL_START, time.perf_counter() - self.preprocess_started)
+            else:
+                self.add_seconds(KERNEL_STOP, time.perf_counter() - self.lap_started)
             if self.report:
                 Path(self.report).write_text(json.dumps(self.findings))
+            if self.timings:
+                Path(self.timings).write_text(json.dumps({"steps": self.step_seconds, "cells": self.cell_seconds}))
+
+    def add_seconds(self, step: str, seconds: float) -> None:
+        self.step_seconds[step] = self.step_seconds.get(step, 0.0) + seconds
+
+    def cell_step(self, cell, index: int) -> str:
+        """The step a cell's time counts in."""
+        if index in self.skipped:
+            return EXPERIMENTS_SKIPPED
+        if is_test_cell(cell):
+            return TEST_CELLS
+        if utils.is_solution(cell):
+            return ANSWER_CELLS
+        if is_experiment(cell):
+            return EXPERIMENTS_RUN
+        return IMPORTS if index < self.first_graded else OTHER_CELLS
 
     def _get_timeout(self, cell):
         timeout = super()._get_timeout(cell)
@@ -146,7 +205,16 @@ class GuardedExecute(Execute):
 
     run_quietly = run_sync(_async_run_quietly)
 
-    def guard(self, code: str) -> None:
+    def guard(self, code: str, step: str = GUARD_CHECKS) -> None:
+        started = time.perf_counter()
+        try:
+            self.check_in_kernel(code)
+        finally:
+            seconds = time.perf_counter() - started
+            self.add_seconds(step, seconds)
+            self.guard_seconds += seconds
+
+    def check_in_kernel(self, code: str) -> None:
         try:
             stdout, error = self.run_quietly(code)
         except queue.Empty:
@@ -168,14 +236,27 @@ class GuardedExecute(Execute):
                 writable=list(self.writable),
                 unreadable=list(self.unreadable),
                 readable=list(self.readable),
-            )
+            ),
+            GUARD_INSTALL,
         )
 
     def preprocess_cell(self, cell, resources, index):
+        started = time.perf_counter()
+        if self.lap_started is None:  # nbclient runs the first cell once the kernel answers
+            self.add_seconds(KERNEL_START, started - self.preprocess_started)
+        guarded_before = self.guard_seconds
         cell, resources = self.run_cell(cell, resources, index)
         if index == len(self.nb.cells) - 1 and self.guarded and not self.stopped:
             self.guard(CHECKPOINT.format(test=False))  # what the last cells did
+        self.lap_started = time.perf_counter()
+        self.record_cell(cell, index, self.lap_started - started - (self.guard_seconds - guarded_before))
         return cell, resources
+
+    def record_cell(self, cell, index: int, seconds: float) -> None:
+        step = self.cell_step(cell, index)
+        self.add_seconds(step, seconds)
+        if cell.cell_type == "code" and cell.source.strip():
+            self.cell_seconds.append([cell_label(cell, index), step, seconds])
 
     def run_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():

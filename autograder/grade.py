@@ -7,14 +7,17 @@ Outputs, all under ``--out DIR``:
 - ``feedback/<student_id>/LAB.html``: the student's notebook with scores, without hidden tests;
 - ``problems.csv``: ``student_id,problem`` for every submission not graded normally.
 
-- ``report.html``: score distributions per graded cell, the problems, timings.
+- ``report.html``: score distributions per graded cell, the problems, timings, where the time went;
+- ``timings.json``: where the time went, mean seconds per notebook of each step and per cell.
 
 Each notebook is graded in a process of its own (``autograder.worker``) with a
 wall-clock limit for the whole notebook, one per cell and a memory limit, ``-j N``
 at a time on this machine or on the workers of a Dask cluster (``--cluster``); each
 worker has its own copy of the course, and the parent merges their scores into one
 gradebook. Course folders and gradebooks live in a temporary folder that is removed
-afterwards, never in the repository.
+afterwards, never in the repository. Each worker reports the seconds of each step of its
+grading; the parent adds its own (intake, course template, merge) and the worker's start and
+exit, and :func:`autograder.report.time_breakdown` aggregates them for the batch.
 """
 
 from __future__ import annotations
@@ -45,13 +48,15 @@ from autograder.course import open_course
 from autograder.intake import Submission, collect_submissions
 from autograder.paths import REPO_ROOT, source_notebook
 from autograder.release import colab_cells
-from autograder.report import write_report
+from autograder.report import time_breakdown, write_report, write_timings
 from autograder.restore import load_submission
 from autograder.sandbox import SandboxUnavailable, check_available
 from autograder.worker import (
     STUDENT_RELEASE,
+    UNMEASURED,
     Request,
     Result,
+    Stopwatch,
     process_group_of,
     release_process_group,
     serve_request,
@@ -63,6 +68,12 @@ from dlcourse.config import QUICK_ENV_VAR
 GRADING_ENVIRONMENT = {QUICK_ENV_VAR: "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 FORK_SERVER = multiprocessing.get_context("forkserver")
 FORK_SERVER.set_forkserver_preload(["autograder.preload"])
+
+# The parent's steps (the workers' come from autograder.worker and autograder.execute).
+INTAKE = "intake"
+TEMPLATE = "course template"
+WORKER_PROCESS = "worker process"
+MERGE = "merge"
 
 
 def graded_cell_ids(lab: str) -> list[str]:
@@ -133,6 +144,7 @@ def run_worker(request: Request, limits: Limits) -> Result:
     request_path = Path(request.result).with_suffix(".request.json")
     log_path = Path(request.result).with_suffix(".log")
     request_path.write_text(json.dumps(asdict(request)))
+    started = time.perf_counter()
     process = start_worker(request_path, log_path)
     try:
         exit_code = wait_for(process, limits.kill_after)
@@ -143,16 +155,19 @@ def run_worker(request: Request, limits: Limits) -> Result:
             release_process_group(process_group_of(process.pid))
     if exit_code is None:
         killed = f"grading stopped after {limits.kill_after:g} s and killed"
-        return Result(request.student_id, problems=[killed], seconds=limits.kill_after)
+        steps = {UNMEASURED: time.perf_counter() - started}
+        return Result(request.student_id, problems=[killed], seconds=limits.kill_after, steps=steps)
     # The worker writes its result last, so a readable result means it finished, whatever the exit
     # code: multiprocessing reports 255 when it loses the fork server's status message.
     try:
-        return Result(**json.loads(Path(request.result).read_text()))
+        result = Result(**json.loads(Path(request.result).read_text()))
     except (OSError, ValueError):
         lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
         last = [line for line in lines if line.strip()][-1:] or ["no message"]
         problem = f"grading process died (exit {exit_code}): {last[0][:300]}"
-        return Result(request.student_id, problems=[problem])
+        return Result(request.student_id, problems=[problem], steps={UNMEASURED: time.perf_counter() - started})
+    result.steps[WORKER_PROCESS] = time.perf_counter() - started - result.seconds
+    return result
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -254,14 +269,28 @@ def run_requests(requests: list[Request], limits: Limits, jobs: int, cluster: st
 
 
 def grade_all(
-    lab, submissions, submissions_root, work, out_dir, jobs, limits, cluster=None, sandbox=True, run_experiments=False
+    lab,
+    submissions,
+    submissions_root,
+    work,
+    out_dir,
+    jobs,
+    limits,
+    cluster=None,
+    sandbox=True,
+    run_experiments=False,
+    stopwatch: Stopwatch | None = None,
 ) -> list[Result]:
-    """Grade the readable submissions; a result (or a problem) for every one."""
-    open_course(work / "template", lab)
-    write_student_release(work / "template", lab)
+    """Grade the readable submissions; a result (or a problem) for every one. ``stopwatch`` gets the
+    seconds of the course template and of reading the submissions (intake)."""
+    stopwatch = stopwatch or Stopwatch()
+    with stopwatch.step(TEMPLATE):
+        open_course(work / "template", lab)
+        write_student_release(work / "template", lab)
     (work / "results").mkdir()
-    private = private_folders(submissions_root, work, out_dir)
-    requests, results = requests_for(lab, submissions, work, out_dir, limits, private, sandbox, run_experiments)
+    with stopwatch.step(INTAKE):
+        private = private_folders(submissions_root, work, out_dir)
+        requests, results = requests_for(lab, submissions, work, out_dir, limits, private, sandbox, run_experiments)
     progress = tqdm(
         run_requests(requests, limits, jobs, cluster), total=len(requests), desc=f"grading {lab}", unit="notebook"
     )
@@ -299,13 +328,26 @@ def grade(
     shutil.rmtree(out_dir / "feedback", ignore_errors=True)
     # on a cluster the work folder must be visible to every worker: keep it next to the results
     work_parent = out_dir.resolve() if cluster else None
+    stopwatch = Stopwatch()  # the batch's own steps
     with tempfile.TemporaryDirectory(prefix="dlcourse-grade-", dir=work_parent) as tmp:
         work = Path(tmp)
-        submissions, notes = collect_submissions(submissions_dir, work, name_pattern)
+        with stopwatch.step(INTAKE):
+            submissions, notes = collect_submissions(submissions_dir, work, name_pattern)
         root = submissions_dir.resolve()
         results = grade_all(
-            lab, submissions, root, work, out_dir, jobs, limits or Limits(), cluster, sandbox, run_experiments
+            lab,
+            submissions,
+            root,
+            work,
+            out_dir,
+            jobs,
+            limits or Limits(),
+            cluster,
+            sandbox,
+            run_experiments,
+            stopwatch,
         )
+        merge_started = time.perf_counter()
         order = {submission.student_id: index for index, submission in enumerate(submissions)}
         results.sort(key=lambda result: order[result.student_id])
         with Gradebook(f"sqlite:///{work / 'template' / 'gradebook.db'}") as gradebook, warnings.catch_warnings():
@@ -318,9 +360,13 @@ def grade(
     problems += [[result.student_id, result.problem] for result in results if result.problem]
     write_csv(out_dir / "scores.csv", ["student_id", "grade_id", "score", "max_score"], rows)
     write_csv(out_dir / "problems.csv", ["student_id", "problem"], problems)
+    stopwatch.add(MERGE, time.perf_counter() - merge_started)
     elapsed = time.perf_counter() - started
     seconds = {result.student_id: result.seconds for result in results}
-    report = write_report(out_dir, lab, rows, problems, seconds, elapsed, jobs, sandbox)
+    # a result with steps came from a worker; one without was never sent to one (an unreadable file)
+    breakdown = time_breakdown([(r.steps, r.cells) for r in results if r.steps], stopwatch.seconds)
+    write_timings(out_dir, breakdown)
+    report = write_report(out_dir, lab, rows, problems, seconds, elapsed, jobs, sandbox, breakdown)
     print(summary(lab, rows, problems, elapsed, jobs, cluster))
     print(f"report: {report}")
     return 0

@@ -10,6 +10,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 LABS_DIR = REPO_ROOT / "labs"
 BOOK_CONFIG = REPO_ROOT / "_config.yml"
+DLCOURSE_DIR = REPO_ROOT / "dlcourse"
+PYPROJECT = REPO_ROOT / "pyproject.toml"
 NBGRADER_CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
 BATTERY_DIR = Path(__file__).resolve().parent / "battery"  # the hidden tests' shared code
 
@@ -36,8 +38,21 @@ def check_lab_name(lab: str) -> str:
     return lab
 
 
+# Between these lines a configuration file holds what only the instructor repository keeps:
+# `python -m autograder publish` leaves them out of the student edition.
+INSTRUCTOR_ONLY_BEGIN = "# --- instructor only: not published ---"
+INSTRUCTOR_ONLY_END = "# --- end of instructor only ---"
+
+
 def repository() -> tuple[str, str]:
-    """(url, branch) of the course repository, read from the book's ``_config.yml``."""
-    config = yaml.safe_load(BOOK_CONFIG.read_text())
-    repo = config["repository"]
+    """(url, branch) of the public student repository, read from the book's ``_config.yml``.
+
+    Colab badges, the labs' setup cell and the book's launch buttons point there.
+    """
+    repo = yaml.safe_load(BOOK_CONFIG.read_text())["repository"]
     return repo["url"].rstrip("/"), repo.get("branch", "main")
+
+
+def instructor_repository() -> str:
+    """Address of the private instructor repository (this one), from ``_config.yml``."""
+    return yaml.safe_load(BOOK_CONFIG.read_text())["instructor_repository"]["url"].rstrip("/")

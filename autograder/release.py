@@ -2,38 +2,68 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
 import nbformat
 
 from autograder.course import open_course
-from autograder.paths import REPO_ROOT, released_notebook, repository
+from autograder.paths import (
+    DLCOURSE_DIR,
+    INSTRUCTOR_ONLY_BEGIN,
+    PYPROJECT,
+    REPO_ROOT,
+    released_notebook,
+    repository,
+)
 
 SETUP_CODE = """\
-# Setup: on Colab, install the course's helper package (elsewhere it is installed already).
+# Setup: on Colab, install the course's helper package at the version this lab was
+# released with (elsewhere it is installed already).
 import sys
 
 if "google.colab" in sys.modules:
-    %pip install --quiet "dlcourse @ git+{url}@{branch}"
+    PACKAGE = "dlcourse @ git+{url}@{tag}"
+    %pip install --quiet "$PACKAGE"
 """
 
 
-def colab_url(lab: str) -> str:
-    """Address that opens the released lab in Google Colab."""
-    url, branch = repository()
+def published_pyproject() -> str:
+    """The part of ``pyproject.toml`` the student edition carries: how to build and install dlcourse."""
+    text = PYPROJECT.read_text()
+    return text[: text.index(INSTRUCTOR_ONLY_BEGIN)].rstrip() + "\n"
+
+
+def dlcourse_tag() -> str:
+    """Git tag of the student repository that holds this ``dlcourse``: a hash of its sources.
+
+    Released labs install the package at this tag, so a course update during term never changes
+    the package under a lab a student has already opened; any change to the package gives a new
+    tag, which makes the releases stale until they are regenerated.
+    """
+    digest = hashlib.sha256(published_pyproject().encode())
+    for path in sorted(DLCOURSE_DIR.rglob("*.py")):
+        digest.update(path.relative_to(REPO_ROOT).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return f"dlcourse-{digest.hexdigest()[:12]}"
+
+
+def colab_url(lab: str, url: str, branch: str) -> str:
+    """Address that opens the released lab of the repository ``url`` in Google Colab."""
     github_path = url.removeprefix("https://github.com/")
     return f"https://colab.research.google.com/github/{github_path}/blob/{branch}/labs/{lab}/{lab}.ipynb"
 
 
-def colab_cells(lab: str) -> list[nbformat.NotebookNode]:
-    """The badge and the setup cell every released lab starts with."""
-    url, branch = repository()
+def colab_cells(lab: str, url: str | None = None, branch: str | None = None) -> list[nbformat.NotebookNode]:
+    """The badge and the setup cell every released lab starts with (default: the configured repository)."""
+    configured_url, configured_branch = repository()
+    url, branch = url or configured_url, branch or configured_branch
     badge = nbformat.v4.new_markdown_cell(
-        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(lab)})",
+        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(lab, url, branch)})",
         id="colab-badge",
     )
-    setup = nbformat.v4.new_code_cell(SETUP_CODE.format(url=url, branch=branch).rstrip("\n"), id="colab-setup")
+    setup = nbformat.v4.new_code_cell(SETUP_CODE.format(url=url, tag=dlcourse_tag()).rstrip("\n"), id="colab-setup")
     return [badge, setup]
 
 

@@ -6,7 +6,10 @@ One self-contained HTML page (inline CSS, plots as base64 PNG, no network) with:
 - a table per graded cell (max points, mean, share with full points, share with zero) and one
   figure with a score histogram per cell plus one of the total scores;
 - the problems, one row per student or file;
-- timings: a histogram of seconds per notebook and the slowest students.
+- timings: a histogram of seconds per notebook and the slowest students;
+- where the time went: mean seconds per notebook of each grading step (:data:`STEPS`) and the
+  slowest cells, from the step times the workers report (:func:`time_breakdown`), also written
+  to ``DIR/timings.json`` for :mod:`autograder.benchmark`.
 
 Every piece of text that comes from submissions (student ids, file names, problem messages)
 is escaped with :func:`html.escape`.
@@ -16,10 +19,11 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from html import escape
 from pathlib import Path
 
@@ -28,7 +32,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 REPORT_NAME = "report.html"
+TIMINGS_NAME = "timings.json"
 SLOWEST_SHOWN = 10
+SLOWEST_CELLS_SHOWN = 10
 UNBOXED = "NOT sandboxed (--no-sandbox): student code could read and write what the grader can"
 GRID_COLUMNS = 4
 HISTOGRAM_BINS = 20
@@ -49,6 +55,33 @@ dl.summary dd { margin: 0; }
 img { max-width: 100%; height: auto; }
 p.empty { color: #777; font-style: italic; }
 """
+
+# Every step of a notebook's grading, in the order they happen, and what each one covers. Steps of the
+# whole batch (intake, course template, merge) are shared out equally among the graded notebooks.
+STEPS = {
+    "intake": "reading the submissions and checking that each notebook can be read (batch, shared out)",
+    "course template": "nbgrader generating the lab into the template course (batch, shared out)",
+    "worker process": "forking the worker (the first one waits for the fork server's imports), its exit",
+    "worker setup": "limits, the temporary folder and its removal, nbgrader's configuration",
+    "restore": "copying the template course, restoring the submission's structure",
+    "sandbox check": "the worker's probe that bubblewrap works",
+    "kernel start": "starting the sandbox and the kernel until it answers",
+    "imports": "the code cells before the first answer or test cell (the lab's setup)",
+    "answer cells": "the students' answer cells",
+    "test cells": "the test cells, their hidden tests included",
+    "experiments skipped": "experiment cells left unrun",
+    "experiments run": "experiment cells run (edited, needed later, or --run-experiments)",
+    "other cells": "every other code cell",
+    "guard install": "installing the tampering guard, which imports torch, numpy and dlcourse.checks first",
+    "guard checks": "the tampering guard's checks in the kernel before each code cell and after the last",
+    "kernel stop": "shutting the kernel down",
+    "gradebook": "nbgrader's database writes: student, submission and grade rows, saved scores",
+    "nbgrader other": "nbgrader sanitizing, reading and writing the notebook, filtering outputs",
+    "leak removal": "taking hidden test code out of the outputs",
+    "feedback": "rendering the feedback page",
+    "unmeasured": "the worker's time no step counted (all of it for a killed or dead worker)",
+    "merge": "merging the scores into one gradebook, the CSV files, removing the work folder (batch, shared out)",
+}
 
 
 @dataclass
@@ -105,6 +138,80 @@ def summarize_scores(score_rows: list[list]) -> BatchScores:
         cell.scores.append(float(score))
         totals[student_id] = totals.get(student_id, 0.0) + float(score)
     return BatchScores(list(cells.values()), totals)
+
+
+@dataclass
+class CellTime:
+    """One code cell's grading seconds across the notebooks that have it (cells are named by
+    grade_id, the others by position and first line)."""
+
+    label: str
+    step: str
+    mean: float
+    maximum: float
+    notebooks: int
+
+
+@dataclass
+class TimeBreakdown:
+    """Where a batch's grading time went: mean seconds per graded notebook of each step, and per cell."""
+
+    notebooks: int
+    steps: dict[str, float]  # in the order of STEPS, unknown steps after
+    cells: list[CellTime]  # slowest mean first
+
+    @property
+    def total(self) -> float:
+        """Seconds per notebook over all steps: its busy time, wherever it ran."""
+        return sum(self.steps.values())
+
+    def share(self, step: str) -> float:
+        """``steps[step] / total``; NaN when nothing was timed."""
+        return self.steps[step] / self.total if self.total > 0 else math.nan
+
+
+def time_breakdown(
+    notebooks: Sequence[tuple[dict[str, float], Sequence[Sequence]]], batch_seconds: dict[str, float]
+) -> TimeBreakdown:
+    """Aggregate the graded notebooks' ``(seconds per step, [label, step, seconds] per cell)``.
+
+    A step's figure is its mean per notebook, ``sum over notebooks of its seconds / n`` (0 for a
+    notebook without it), and a batch step's ``batch_seconds[step] / n``, so the steps add up to the
+    mean busy time per notebook. A cell's mean is over the notebooks that have it.
+    """
+    count = len(notebooks)
+    if not count:
+        return TimeBreakdown(0, {}, [])
+    totals: dict[str, float] = dict.fromkeys(STEPS, 0.0)
+    seen: set[str] = set(batch_seconds)
+    for step, seconds in batch_seconds.items():
+        totals[step] = totals.get(step, 0.0) + seconds
+    cells: dict[tuple[str, str], list[float]] = {}  # an experiment skipped here and run there: two entries
+    for steps, cell_seconds in notebooks:
+        for step, seconds in steps.items():
+            totals[step] = totals.get(step, 0.0) + seconds
+            seen.add(step)
+        for label, step, seconds in cell_seconds:
+            cells.setdefault((label, step), []).append(seconds)
+    means = {step: total / count for step, total in totals.items() if step in seen}
+    per_cell = [
+        CellTime(label, step, statistics.fmean(values), max(values), len(values))
+        for (label, step), values in cells.items()
+    ]
+    return TimeBreakdown(count, means, sorted(per_cell, key=lambda cell: cell.mean, reverse=True))
+
+
+def write_timings(out_dir: Path, breakdown: TimeBreakdown) -> Path:
+    """Write the breakdown as ``out_dir/timings.json`` (``notebooks``, ``steps``, ``cells``) and return its path."""
+    path = out_dir / TIMINGS_NAME
+    path.write_text(json.dumps(asdict(breakdown), indent=1), encoding="utf-8")
+    return path
+
+
+def read_timings(path: Path) -> TimeBreakdown:
+    """The breakdown :func:`write_timings` wrote."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return TimeBreakdown(data["notebooks"], data["steps"], [CellTime(**cell) for cell in data["cells"]])
 
 
 def executed_seconds(seconds: dict[str, float]) -> dict[str, float]:
@@ -309,6 +416,44 @@ def timings_section(executed: dict[str, float], totals: dict[str, float]) -> str
     return f"<h2>Timings</h2>\n{figure}\n<h3>Slowest {len(rows)}</h3>\n{table}"
 
 
+def breakdown_section(breakdown: TimeBreakdown | None) -> str:
+    """Mean seconds per notebook and share of each step, and the slowest cells by mean time."""
+    if breakdown is None or not breakdown.notebooks:
+        return '<h2>Where the time went</h2>\n<p class="empty">No notebook was graded: no step times.</p>'
+    intro = (
+        f"<p>Mean seconds per graded notebook ({breakdown.notebooks}), steps of the whole batch shared out "
+        "equally. They add up to the busy time per notebook: with several notebooks at once (jobs) the batch "
+        "takes less than their sum.</p>"
+    )
+    rows = [
+        [escape(step), escape(STEPS.get(step, "")), f"{seconds:.2f}", format_percent(breakdown.share(step))]
+        for step, seconds in breakdown.steps.items()
+    ]
+    rows.append(["total", "", f"{breakdown.total:.2f}", format_percent(1.0 if breakdown.total > 0 else math.nan)])
+    steps = html_table(
+        ["Step", "What it covers", "Seconds per notebook", "Share"], rows, "steps", ["", "", "number", "number"]
+    )
+    shown = breakdown.cells[:SLOWEST_CELLS_SHOWN]
+    cell_rows = [
+        [
+            str(rank),
+            escape(cell.label),
+            escape(cell.step),
+            f"{cell.mean:.2f}",
+            f"{cell.maximum:.2f}",
+            str(cell.notebooks),
+        ]
+        for rank, cell in enumerate(shown, start=1)
+    ]
+    cells = html_table(
+        ["#", "Cell", "Step", "Mean seconds", "Max seconds", "Notebooks"],
+        cell_rows,
+        "slowest-cells",
+        ["number", "", "", "number", "number", "number"],
+    )
+    return f"<h2>Where the time went</h2>\n{intro}\n{steps}\n<h3>Slowest {len(shown)} cells</h3>\n{cells}"
+
+
 def render_report(
     lab: str,
     score_rows: list[list],
@@ -317,6 +462,7 @@ def render_report(
     total_seconds: float,
     jobs: int,
     sandboxed: bool = True,
+    breakdown: TimeBreakdown | None = None,
 ) -> str:
     """The whole report page as a string."""
     batch = summarize_scores(score_rows)
@@ -326,6 +472,7 @@ def render_report(
         cells_section(batch),
         problems_section(problems),
         timings_section(executed, batch.totals),
+        breakdown_section(breakdown),
     ]
     body = "\n".join(sections)
     return (
@@ -344,6 +491,7 @@ def write_report(
     total_seconds: float,
     jobs: int,
     sandboxed: bool = True,
+    breakdown: TimeBreakdown | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` for a graded batch and return its path.
 
@@ -351,9 +499,11 @@ def write_report(
     cell in notebook order; ``problems`` are ``[student_id_or_file, problem]``; ``seconds`` is the
     grading wall time per student (0 or missing when never executed); ``total_seconds`` the wall
     time of the whole batch; ``jobs`` how many notebooks were graded at once; ``sandboxed``
-    whether the kernels ran in :mod:`autograder.sandbox` (False: graded with ``--no-sandbox``).
+    whether the kernels ran in :mod:`autograder.sandbox` (False: graded with ``--no-sandbox``);
+    ``breakdown`` where the grading time went (:func:`time_breakdown`).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / REPORT_NAME
-    path.write_text(render_report(lab, score_rows, problems, seconds, total_seconds, jobs, sandboxed), encoding="utf-8")
+    page = render_report(lab, score_rows, problems, seconds, total_seconds, jobs, sandboxed, breakdown)
+    path.write_text(page, encoding="utf-8")
     return path

@@ -5,9 +5,10 @@ generated into a fresh gradebook). Each worker copies that template into its own
 folder, restores the submission's structure (:mod:`autograder.restore`), autogrades
 it with nbgrader under :class:`autograder.execute.GuardedExecute` (deadline, dead
 kernels, output floods, tampering guard), removes leaked hidden test code from the
-outputs, writes the feedback page, and reports the per-cell scores and every problem
-as JSON. No two processes ever write the same SQLite file; the parent merges the
-reports into one gradebook at the end.
+outputs, writes the feedback page, and reports the per-cell scores, every problem and
+where its time went (seconds per step and per code cell, :class:`Stopwatch`) as JSON. No
+two processes ever write the same SQLite file; the parent merges the reports into one
+gradebook at the end.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,7 @@ import nbformat
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
+from nbgrader.converters import Autograde
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
 from traitlets.config import Config
@@ -45,6 +48,62 @@ from autograder.tampering import hidden_test_lines, remove_hidden_test_leaks, su
 
 STUDENT_RELEASE = "student_release.ipynb"  # in the template course: the lab as students got it
 PROCESS_ALLOWANCE = 512  # processes and threads a notebook may add to the user's
+TIMINGS = "timings.json"  # GuardedExecute's seconds per step and per cell, next to the worker's course
+
+# The worker's steps (the kernel's and the cells' come from autograder.execute); report.STEPS describes them.
+WORKER_SETUP = "worker setup"
+RESTORE = "restore"
+SANDBOX_CHECK = "sandbox check"
+GRADEBOOK = "gradebook"
+NBGRADER_OTHER = "nbgrader other"
+LEAK_REMOVAL = "leak removal"
+FEEDBACK = "feedback"
+UNMEASURED = "unmeasured"
+
+
+class Stopwatch:
+    """Seconds per step of one notebook's grading, each step's spans added up, and when each step first began."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.first_started: dict[str, float] = {}  # time.perf_counter() values
+        self.counted = 0.0  # the sum of self.seconds
+
+    def add(self, step: str, seconds: float) -> None:
+        self.seconds[step] = self.seconds.get(step, 0.0) + seconds
+        self.counted += seconds
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        self.first_started.setdefault(name, started)
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - started)
+
+    @contextlib.contextmanager
+    def rest(self, name: str) -> Iterator[None]:
+        """The block's time that no step counted while it ran goes to ``name``."""
+        started, counted = time.perf_counter(), self.counted
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - started - (self.counted - counted))
+
+    def completed(self, total: float) -> dict[str, float]:
+        """The steps, with what none of them counted of ``total`` seconds as ``UNMEASURED``."""
+        return {**self.seconds, UNMEASURED: total - self.counted}
+
+
+def timed(preprocessor: type, step: str, stopwatch: Stopwatch) -> type:
+    """``preprocessor`` (same name, same work) whose runs count in ``step`` of ``stopwatch``."""
+
+    def preprocess(self, nb, resources):
+        with stopwatch.step(step):
+            return preprocessor.preprocess(self, nb, resources)
+
+    return type(preprocessor.__name__, (preprocessor,), {"preprocess": preprocess, "__module__": __name__})
 
 
 @dataclass
@@ -70,6 +129,8 @@ class Result:
     scores: dict[str, float] = field(default_factory=dict)  # grade_id -> score
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    steps: dict[str, float] = field(default_factory=dict)  # step -> seconds, adding up to the grading's wall time
+    cells: list[list] = field(default_factory=list)  # [label, step, seconds] per code cell, in notebook order
 
     @property
     def problem(self) -> str | None:
@@ -147,22 +208,31 @@ def threads_of_this_user() -> int:
     return count
 
 
-def grading_config(request: Request, course_root: Path, home: Path) -> Config:
-    """The course configuration with GuardedExecute in place of nbgrader's Execute."""
+def grading_config(request: Request, course_root: Path, home: Path, stopwatch: Stopwatch | None = None) -> Config:
+    """The course configuration with GuardedExecute in place of nbgrader's Execute.
+
+    Every preprocessor does what nbgrader's would; those that write the gradebook count their time
+    in ``stopwatch``'s GRADEBOOK step, the sanitizing ones in NBGRADER_OTHER (whose first start
+    ends nbgrader's gradebook setup, see :func:`nbgrader_autograde`).
+    """
+    stopwatch = stopwatch or Stopwatch()
     config = load_config(course_root)
+    sanitizers = Autograde.class_traits()["sanitize_preprocessors"].default()
+    config.Autograde.sanitize_preprocessors = [timed(pp, NBGRADER_OTHER, stopwatch) for pp in sanitizers]
     config.Autograde.autograde_preprocessors = [
         GuardedExecute,
         IgnorePattern,
         ClearMetadataPreprocessor,
         LimitOutput,
-        SaveAutoGrades,
-        AssignLatePenalties,
+        timed(SaveAutoGrades, GRADEBOOK, stopwatch),
+        timed(AssignLatePenalties, GRADEBOOK, stopwatch),
         CheckCellMetadata,
     ]
     lab, student = request.lab, request.student_id
     config.Execute.timeout = request.cell_seconds
     config.GuardedExecute.deadline = time.time() + request.seconds
     config.GuardedExecute.report = str(course_root.parent / "guard.json")
+    config.GuardedExecute.timings = str(course_root.parent / TIMINGS)
     working = [course_root / folder / student / lab for folder in ("submitted", "autograded")]
     exchange = home.parent / "kernel"  # shared with the kernel (bound into its sandbox)
     exchange.mkdir(exist_ok=True)
@@ -254,57 +324,101 @@ def remove_leaks(course_root: Path, lab: str, student: str) -> list[str]:
     return notes
 
 
-def autograde(request: Request, course_root: Path, home: Path) -> Result:
+def nbgrader_autograde(
+    api: NbGraderAPI, lab: str, student: str, stopwatch: Stopwatch, timings: Path
+) -> tuple[dict, list]:
+    """nbgrader's autograde: (its outcome, GuardedExecute's [label, step, seconds] per code cell).
+
+    Its time is split into GuardedExecute's steps (read from ``timings``), GRADEBOOK (the setup
+    until the first sanitizing preprocessor starts, which is mostly ``init_assignment`` writing the
+    student's submission and grade rows, and the preprocessors that save scores) and NBGRADER_OTHER
+    (sanitizing, reading and writing the notebook, the output filters).
+    """
+    with stopwatch.rest(NBGRADER_OTHER):
+        started = time.perf_counter()
+        outcome = api.autograde(lab, student, force=True, create=True)
+        setup_ended = stopwatch.first_started.get(NBGRADER_OTHER, time.perf_counter())
+        stopwatch.add(GRADEBOOK, setup_ended - started)
+        kernel = json.loads(timings.read_text()) if timings.exists() else {"steps": {}, "cells": []}
+        for step, seconds in kernel["steps"].items():
+            stopwatch.add(step, seconds)
+    return outcome, kernel["cells"]
+
+
+def autograde(request: Request, course_root: Path, home: Path, stopwatch: Stopwatch | None = None) -> Result:
+    stopwatch = stopwatch or Stopwatch()
     lab, student = request.lab, request.student_id
     result = Result(student)
     if request.sandbox:
         try:
-            check_available()  # on a Dask worker, the parent could not check this machine
+            with stopwatch.step(SANDBOX_CHECK):
+                check_available()  # on a Dask worker, the parent could not check this machine
         except SandboxUnavailable as error:
             result.problems.append(f"not graded: {error}")
             return result
-    target, result.problems = prepare(request, course_root)
+    with stopwatch.step(RESTORE):
+        target, result.problems = prepare(request, course_root)
     if target is None:
         return result
-    config = grading_config(request, course_root, home)
-    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    api.log.setLevel(logging.ERROR)
-    with Gradebook(api.coursedir.db_url) as gradebook:
+    with stopwatch.step(WORKER_SETUP):
+        config = grading_config(request, course_root, home, stopwatch)
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        api.log.setLevel(logging.ERROR)
+    with stopwatch.step(GRADEBOOK), Gradebook(api.coursedir.db_url) as gradebook:
         gradebook.update_or_create_student(student)
-    outcome = api.autograde(lab, student, force=True, create=True)
+    outcome, result.cells = nbgrader_autograde(api, lab, student, stopwatch, course_root.parent / TIMINGS)
     guard_report = course_root.parent / "guard.json"
     if guard_report.exists():
         result.problems += json.loads(guard_report.read_text())
     if not outcome["success"]:
         result.problems.append(f"autograding failed: {last_error_line(outcome)}")
         return result
-    with Gradebook(api.coursedir.db_url) as gradebook:
+    with stopwatch.step(GRADEBOOK), Gradebook(api.coursedir.db_url) as gradebook:
         notebook = gradebook.find_submission_notebook(lab, lab, student)
         result.scores = {grade.name: float(grade.score) for grade in notebook.grades}
-    result.problems += remove_leaks(course_root, lab, student)
-    outcome = api.generate_feedback(lab, student, force=True)
-    html = course_root / "feedback" / student / lab / f"{lab}.html"
-    if not outcome["success"] or not html.exists():
-        result.problems.append(f"graded, but feedback failed: {last_error_line(outcome)}")
-        return result
-    Path(request.feedback).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(html, request.feedback)
+    with stopwatch.step(LEAK_REMOVAL):
+        result.problems += remove_leaks(course_root, lab, student)
+    with stopwatch.step(FEEDBACK):
+        outcome = api.generate_feedback(lab, student, force=True)
+        html = course_root / "feedback" / student / lab / f"{lab}.html"
+        if not outcome["success"] or not html.exists():
+            result.problems.append(f"graded, but feedback failed: {last_error_line(outcome)}")
+            return result
+        Path(request.feedback).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(html, request.feedback)
     return result
+
+
+def grade_in_folder_of_its_own(request: Request, stopwatch: Stopwatch) -> Result:
+    """Copy the template course into a temporary folder, grade there, remove the folder."""
+    with stopwatch.step(WORKER_SETUP):
+        folder = tempfile.TemporaryDirectory(prefix=f"dlcourse-{request.student_id}-")
+    try:
+        course_root = Path(folder.name) / "course"
+        with stopwatch.step(RESTORE):
+            shutil.copytree(request.template, course_root)
+        with stopwatch.step(WORKER_SETUP):
+            home = private_home(Path(folder.name))
+        return autograde(request, course_root, home, stopwatch)
+    finally:
+        with stopwatch.step(WORKER_SETUP):
+            folder.cleanup()
 
 
 def run(request: Request) -> Result:
     started = time.perf_counter()
-    put_scripts_on_path()
-    limit_memory(request.memory_limit_mb)
-    group = limit_processes()
+    stopwatch = Stopwatch()
+    with stopwatch.step(WORKER_SETUP):
+        put_scripts_on_path()
+        limit_memory(request.memory_limit_mb)
+        group = limit_processes()
     try:
-        with tempfile.TemporaryDirectory(prefix=f"dlcourse-{request.student_id}-") as tmp:
-            course_root = Path(tmp) / "course"
-            shutil.copytree(request.template, course_root)
-            result = autograde(request, course_root, private_home(Path(tmp)))
+        result = grade_in_folder_of_its_own(request, stopwatch)
     finally:
-        release_process_group(group)
+        with stopwatch.step(WORKER_SETUP):
+            release_process_group(group)
     result.seconds = time.perf_counter() - started
+    result.steps = stopwatch.completed(result.seconds)
     return result
 
 

@@ -10,6 +10,7 @@ static HTML page without any kernel.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -64,8 +65,32 @@ def show_images(
     return fig
 
 
+# Text labels for the icons of matplotlib's player, whose icon font would come from a CDN; the buttons keep
+# matplotlib's title and aria-label ("Next frame", ...).
+PLAYER_BUTTON_LABELS = {
+    "fa fa-minus": "\u2212",
+    "fa fa-fast-backward": "\u21e4",
+    "fa fa-step-backward": "\u2039",
+    "fa fa-play fa-flip-horizontal": "\u25c0\ufe0e",
+    "fa fa-pause": "\u275a\u275a",
+    "fa fa-play": "\u25b6\ufe0e",
+    "fa fa-step-forward": "\u203a",
+    "fa fa-fast-forward": "\u21e5",
+    "fa fa-plus": "+",
+}
+
+
+def without_icon_font(player_html: str) -> str:
+    """``to_jshtml`` output without the font-awesome stylesheet link, its icons replaced by text labels."""
+    html = re.sub(r'<link rel="stylesheet"\s+href="[^"]*font-awesome[^"]*">', "", player_html)
+    html = re.sub(r'<i class="([^"]*)"></i>', lambda icon: PLAYER_BUTTON_LABELS.get(icon.group(1), icon.group(0)), html)
+    if "font-awesome" in html or 'class="fa ' in html:
+        raise ValueError("matplotlib's player template changed: it still needs the font-awesome stylesheet")
+    return html
+
+
 def frame_player(draw: DrawFn, values: Sequence, figsize: tuple[float, float] = (6, 3.5), interval: int = 600):
-    """Pre-render ``draw(fig, value)`` for every value as a JavaScript player (no kernel needed)."""
+    """Pre-render ``draw(fig, value)`` for every value as a JavaScript player (no kernel, no external CSS)."""
     from IPython.display import HTML
 
     fig = plt.figure(figsize=figsize)
@@ -76,7 +101,7 @@ def frame_player(draw: DrawFn, values: Sequence, figsize: tuple[float, float] = 
         return []
 
     player = animation.FuncAnimation(fig, render, frames=len(values), interval=interval)
-    html = player.to_jshtml(default_mode="once")
+    html = without_icon_font(player.to_jshtml(default_mode="once"))
     plt.close(fig)
     return HTML(html)
 

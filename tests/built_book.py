@@ -1,13 +1,18 @@
-"""Checks of the built HTML book in _build/html; run by `make check-book` after `make book`."""
+"""Checks of the built HTML book in _build/html; run by `make check-book` after `make book`.
 
+``BOOK_HTML=path`` checks another build (tests/test_student_edition.py checks the published one).
+"""
+
+import os
 import re
+from pathlib import Path
 
 import pytest
 import yaml
 
 from autograder.paths import REPO_ROOT
 
-HTML = REPO_ROOT / "_build" / "html"
+HTML = Path(os.environ.get("BOOK_HTML", REPO_ROOT / "_build" / "html"))
 TOC = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
 PAGES = [TOC["root"]] + [chapter["file"] for part in TOC["parts"] for chapter in part["chapters"]]
 

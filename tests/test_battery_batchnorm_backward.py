@@ -13,11 +13,11 @@ from autograder.battery.batchnorm import (
     BACKWARD_CASES,
     backward_arguments,
     backward_mistakes,
+    batch_norm_gradients,
     check_batch_norm_backward_pass,
     compare_backward,
     gradients_by_formula,
 )
-from dlcourse.checks.batchnorm import batch_norm_gradients
 
 
 def closed_form(grad_out, x, weight, eps):

@@ -208,3 +208,35 @@ def test_check_training_step_contract_rejects_two_attacks():
 
     with pytest.raises(AssertionError, match="called 2 times"):
         checks.check_training_step_contract(step)
+
+
+def test_the_recorded_step_values_are_autograd_s():
+    """TOWARDS_CLASS_1 is the sign of the input gradient, and the recorded losses and gradients are autograd's."""
+    from dlcourse.checks import attacks
+
+    model = attacks.two_class_linear_model().double()
+    x = attacks.step_inputs().double()
+    with torch.no_grad():
+        predictions = model(x).argmax(dim=1)
+    y = predictions.clone()
+    y[[1, 3]] = 1 - y[[1, 3]]
+    towards = torch.tensor(attacks.TOWARDS_CLASS_1, dtype=torch.float64)
+    x_var = x.clone().requires_grad_(True)
+    (input_gradient,) = torch.autograd.grad(F.cross_entropy(model(x_var), predictions), x_var)
+    assert torch.equal(input_gradient.flatten(1).sign(), (1 - 2 * predictions[:, None]) * towards)
+
+    def loss_and_gradient(inputs):
+        loss = F.cross_entropy(model(inputs), y)
+        return loss.item(), torch.cat([g.flatten() for g in torch.autograd.grad(loss, list(model.parameters()))])
+
+    def moved(labels):
+        return (x.flatten(1) + 0.1 * towards * (1 - 2 * labels[:, None])).clamp(0, 1)
+
+    for inputs, loss, gradient in [
+        (x, attacks.CLEAN_LOSS, attacks.CLEAN_GRADIENT),
+        (moved(predictions), attacks.ADVERSARIAL_LOSS, attacks.ADVERSARIAL_GRADIENT),
+        (moved(y), None, attacks.AGAINST_Y_GRADIENT),
+    ]:
+        got_loss, got_gradient = loss_and_gradient(inputs)
+        assert loss is None or abs(got_loss - loss) < 1e-12
+        torch.testing.assert_close(got_gradient, torch.tensor(gradient, dtype=torch.float64), atol=1e-9, rtol=0)

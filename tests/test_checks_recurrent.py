@@ -127,21 +127,22 @@ class MistakenLSTM(nn.LSTMCell):
         return (c_next, h_next) if self.swap_outputs else (h_next, c_next)
 
 
-@pytest.mark.parametrize(
-    "mistake, message",
-    [
-        ("reset before product", "multiplies h by the reset gate before the product with W_hn"),
-        ("bias outside reset", "applies the reset gate to W_hn h but not to the bias b_hn"),
-        ("flipped", "has the update gate flipped"),
-        ("order", "reads the stacked weights in the gate order z, r, n"),
-    ],
-)
-def test_check_recurrent_cell_names_the_gru_mistake(mistake, message):
+def test_check_recurrent_cell_names_the_gru_gate_order_mistake():
     from dlcourse.checks import check_recurrent_cell
 
     torch.manual_seed(3)
     check_recurrent_cell("right GRU", MistakenGRU().double(), nn.GRUCell(3, 4).double())
-    with pytest.raises(AssertionError, match=message):
+    with pytest.raises(AssertionError, match="reads the stacked weights in the gate order z, r, n"):
+        check_recurrent_cell("GRUCell(3, 4)", MistakenGRU("order").double(), nn.GRUCell(3, 4).double())
+
+
+@pytest.mark.parametrize("mistake", ["reset before product", "bias outside reset", "flipped"])
+def test_check_recurrent_cell_leaves_formula_mistakes_to_the_hidden_tests(mistake):
+    """Naming these takes a GRU written out, which the published package must not hold (the battery names them)."""
+    from dlcourse.checks import check_recurrent_cell
+
+    torch.manual_seed(3)
+    with pytest.raises(AssertionError, match="differs from the expected value"):
         check_recurrent_cell("GRUCell(3, 4)", MistakenGRU(mistake).double(), nn.GRUCell(3, 4).double())
 
 
@@ -150,6 +151,7 @@ def test_check_recurrent_cell_names_the_gru_mistake(mistake, message):
     [
         ("ifog", False, "gate order i, f, o, g"),
         ("figo", False, "gate order f, i, g, o"),
+        ("igfo", False, "gate order i, g, f, o"),
         ("gifo", False, "gate order g, i, f, o"),
         ("ifgo", True, r"returns \(c', h'\) instead of \(h', c'\)"),
     ],

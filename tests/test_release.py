@@ -1,5 +1,7 @@
 """`python -m autograder release`: labs/ is nbgrader's current output, with nothing secret in it."""
 
+import re
+import shutil
 import subprocess
 import sys
 
@@ -7,7 +9,7 @@ import nbformat
 import pytest
 
 from autograder import release as release_module
-from autograder.paths import REPO_ROOT, all_labs, released_notebook, source_notebook
+from autograder.paths import REPO_ROOT, all_labs, released_notebook, repository, source_notebook
 
 LABS = all_labs()
 
@@ -61,7 +63,24 @@ def test_release_starts_with_colab_badge_and_setup(lab):
     assert f"/blob/main/labs/{lab}/{lab}.ipynb" in cells[0].source
     assert cells[1].cell_type == "code"
     assert 'if "google.colab" in sys.modules:' in cells[1].source
-    assert "%pip install" in cells[1].source and "dlcourse @ git+https://github.com/" in cells[1].source
+    url, _ = repository()
+    assert f'PACKAGE = "dlcourse @ git+{url}@{release_module.dlcourse_tag()}"' in cells[1].source
+    assert '%pip install --quiet "$PACKAGE"' in cells[1].source
+
+
+def test_the_dlcourse_tag_follows_the_package_sources(tmp_path, monkeypatch):
+    copy = tmp_path / "dlcourse"
+    shutil.copytree(REPO_ROOT / "dlcourse", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(release_module, "DLCOURSE_DIR", copy)
+    monkeypatch.setattr(release_module, "REPO_ROOT", tmp_path)
+    tag = release_module.dlcourse_tag()
+    assert re.fullmatch(r"dlcourse-[0-9a-f]{12}", tag) and tag == release_module.dlcourse_tag()
+    (copy / "seed.py").write_text((copy / "seed.py").read_text().replace("\n", "\r\n"))
+    assert release_module.dlcourse_tag() == tag, "line endings of a checkout must not change the tag"
+    (copy / "seed.py").write_text((copy / "seed.py").read_text() + "\n# a change\n")
+    assert release_module.dlcourse_tag() != tag
+    monkeypatch.setattr(release_module, "published_pyproject", lambda: "[project]\nname = 'other'\n")
+    assert release_module.dlcourse_tag() != tag
 
 
 @pytest.mark.parametrize("lab", LABS)

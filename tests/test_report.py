@@ -1,17 +1,21 @@
 """The instructor's report: synthetic batches in, one self-contained HTML page out; no grading runs."""
 
 import base64
+import math
 import re
 import struct
 from html.parser import HTMLParser
 
+import pytest
+
 from autograder import report
-from autograder.report import write_report
+from autograder.report import STEPS, read_timings, time_breakdown, write_report, write_timings
 
 CELLS = {"q1_linear": 2.0, "q2_loss": 3.0, "q3_train": 5.0}
 STUDENTS = [f"student{index:02d}" for index in range(30)]
 SLOWEST = "student17"
 SCRIPT_PROBLEM = "<script>alert('x')</script> in cell 3 & more"
+SCRIPT_CELL = "cell 4: print('<script>')"
 
 
 class TableReader(HTMLParser):
@@ -69,6 +73,21 @@ def batch_seconds():
     return seconds
 
 
+def notebook_times(index):
+    """Worker steps of notebook ``index`` (restore 1 s, kernel start 2 s, test cells 3 + index s) and its cells:
+    q3_train 3 + index s, q1_linear 1 s, an experiment skipped, and eleven small cells (0.1 s each)."""
+    steps = {"restore": 1.0, "kernel start": 2.0, "test cells": 3.0 + index}
+    cells = [["q3_train", "test cells", 3.0 + index], ["q1_linear", "answer cells", 1.0], [SCRIPT_CELL, "imports", 0.5]]
+    cells += [["cell 9: plot(x)", "experiments skipped", 0.0]]
+    cells += [[f"small{cell:02d}", "other cells", 0.1] for cell in range(11)]
+    return steps, cells
+
+
+def batch_breakdown(notebooks=4):
+    """Notebooks 0..3: mean test cells 4.5 s; intake 2 s and merge 6 s for the batch (0.5 and 1.5 per notebook)."""
+    return time_breakdown([notebook_times(index) for index in range(notebooks)], {"merge": 6.0, "intake": 2.0})
+
+
 def write_batch(tmp_path, **changes):
     arguments = dict(
         out_dir=tmp_path / "out",
@@ -78,6 +97,7 @@ def write_batch(tmp_path, **changes):
         seconds=batch_seconds(),
         total_seconds=321.0,
         jobs=4,
+        breakdown=batch_breakdown(),
     )
     arguments.update(changes)
     return write_report(**arguments)
@@ -207,3 +227,83 @@ def test_few_cells_get_full_height_rows(tmp_path):
     width, height = png_size(text)
     assert width == 4 * 3 * 80
     assert height == round((report.ROW_HEIGHT_INCHES + 0.3) * 80)  # 3 cells and the total: one row
+
+
+def test_breakdown_means_per_notebook_with_batch_steps_shared_out():
+    breakdown = batch_breakdown()
+    assert breakdown.notebooks == 4
+    # grading order (report.STEPS), whatever order the steps came in
+    assert list(breakdown.steps) == ["intake", "restore", "kernel start", "test cells", "merge"]
+    assert breakdown.steps == pytest.approx(
+        {"intake": 0.5, "restore": 1.0, "kernel start": 2.0, "test cells": 4.5, "merge": 1.5}
+    )
+    assert breakdown.total == pytest.approx(9.5)
+    assert breakdown.share("test cells") == pytest.approx(4.5 / 9.5)
+    assert sum(breakdown.share(step) for step in breakdown.steps) == pytest.approx(1.0)
+
+
+def test_breakdown_counts_a_step_a_notebook_lacks_as_zero():
+    breakdown = time_breakdown([({"feedback": 2.0}, []), ({"restore": 1.0}, [])], {})
+    assert breakdown.steps == {"restore": 0.5, "feedback": 1.0}
+
+
+def test_breakdown_keeps_unknown_steps_after_the_known_ones():
+    breakdown = time_breakdown([({"zz new step": 1.0, "restore": 1.0}, [])], {})
+    assert list(breakdown.steps) == ["restore", "zz new step"]
+
+
+def test_breakdown_cells_slowest_mean_first_over_the_notebooks_that_have_them():
+    notebooks = [notebook_times(0), notebook_times(2), ({"restore": 1.0}, [["late_cell", "other cells", 9.0]])]
+    cells = time_breakdown(notebooks, {}).cells
+    assert (cells[0].label, cells[0].step, cells[0].notebooks, cells[0].mean) == ("late_cell", "other cells", 1, 9.0)
+    assert (cells[1].label, cells[1].mean, cells[1].maximum, cells[1].notebooks) == ("q3_train", 4.0, 5.0, 2)
+    assert [cell.mean for cell in cells] == sorted((cell.mean for cell in cells), reverse=True)
+
+
+def test_breakdown_keeps_a_cell_skipped_here_and_run_there_apart():
+    notebooks = [({}, [["cell 9", "experiments skipped", 0.0]]), ({}, [["cell 9", "experiments run", 4.0]])]
+    cells = {(cell.label, cell.step): cell.mean for cell in time_breakdown(notebooks, {}).cells}
+    assert cells == {("cell 9", "experiments run"): 4.0, ("cell 9", "experiments skipped"): 0.0}
+
+
+def test_breakdown_of_no_notebooks_is_empty():
+    breakdown = time_breakdown([], {"intake": 3.0})
+    assert (breakdown.notebooks, breakdown.steps, breakdown.cells, breakdown.total) == (0, {}, [], 0)
+    assert math.isnan(time_breakdown([({"restore": 0.0}, [])], {}).share("restore"))  # nothing timed: no share
+
+
+def test_timings_file_reads_back_the_same_breakdown(tmp_path):
+    breakdown = batch_breakdown()
+    path = write_timings(tmp_path, breakdown)
+    assert path == tmp_path / "timings.json"
+    assert read_timings(path) == breakdown
+
+
+def test_where_the_time_went_lists_steps_in_grading_order_with_shares(tmp_path):
+    steps = read_page(write_batch(tmp_path)).tables["steps"]
+    assert steps[0] == ["Step", "What it covers", "Seconds per notebook", "Share"]
+    assert [row[0] for row in steps[1:]] == ["intake", "restore", "kernel start", "test cells", "merge", "total"]
+    assert row_for(steps, "test cells") == ["test cells", STEPS["test cells"], "4.50", "47.4 %"]
+    assert row_for(steps, "intake")[2:] == ["0.50", "5.3 %"]
+    assert row_for(steps, "total")[2:] == ["9.50", "100.0 %"]
+
+
+def test_slowest_cells_by_mean_time_at_most_ten_escaped(tmp_path):
+    path = write_batch(tmp_path)
+    slowest = read_page(path).tables["slowest-cells"]
+    assert slowest[0] == ["#", "Cell", "Step", "Mean seconds", "Max seconds", "Notebooks"]
+    assert slowest[1] == ["1", "q3_train", "test cells", "4.50", "6.00", "4"]
+    assert slowest[2] == ["2", "q1_linear", "answer cells", "1.00", "1.00", "4"]
+    assert slowest[3][1] == SCRIPT_CELL
+    assert len(slowest) == 1 + 10  # 15 cells, the slowest 10 shown
+    text = path.read_text(encoding="utf-8")
+    assert "print(&#x27;&lt;script&gt;&#x27;)" in text and "<script>" not in text
+    assert "<h3>Slowest 10 cells</h3>" in text
+
+
+def test_where_the_time_went_without_step_times(tmp_path):
+    for breakdown in (None, time_breakdown([], {})):
+        text = write_batch(tmp_path, breakdown=breakdown).read_text(encoding="utf-8")
+        assert "<h2>Where the time went</h2>" in text
+        assert "No notebook was graded: no step times." in text
+        assert 'id="steps"' not in text

@@ -593,6 +593,19 @@ def gradients_by_formula(
     return grad_x, grad_weight, g.sum(dim=channels)
 
 
+def batch_norm_gradients(
+    grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, eps: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PyTorch's gradients of sum(grad_out * y), y = F.batch_norm(x, training=True) with weight and a bias,
+    with respect to x, weight and bias: autograd in float64 on the CPU (what the visible check compares with)."""
+    x64 = x.detach().to("cpu", torch.float64).requires_grad_(True)
+    weight64 = weight.detach().to("cpu", torch.float64).requires_grad_(True)
+    bias64 = torch.zeros_like(weight64, requires_grad=True)
+    y = F.batch_norm(x64, None, None, weight64, bias64, training=True, eps=float(eps))
+    upstream = grad_out.detach().to("cpu", torch.float64)
+    return torch.autograd.grad((y * upstream).sum(), (x64, weight64, bias64))
+
+
 def backward_mistakes(quantity: str, arguments: tuple) -> dict[str, torch.Tensor]:
     """The ``mistakes`` hook of :func:`check_batch_norm_backward`: what known mistakes give for ``quantity``."""
     grad_out, x, weight, eps = arguments

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -113,80 +113,57 @@ def two_class_linear_model(device: torch.device | str = "cpu") -> nn.Sequential:
     return model.to(device)
 
 
-def mean_cross_entropy_gradients(
-    weight: torch.Tensor, bias: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Gradients of mean_n CE(W x_n + b, y_n) in closed form: (1/N) sum_n (p_n - e_{y_n}) x_n^T; and the loss."""
-    probabilities = torch.softmax(inputs @ weight.T + bias, dim=1)
-    one_hot = F.one_hot(labels, num_classes=weight.shape[0]).to(weight.dtype)
-    error = (probabilities - one_hot) / len(inputs)
-    loss = -(one_hot * probabilities.log()).sum(dim=1).mean().item()
-    return error.T @ inputs, error.sum(dim=0), loss
+def step_inputs(device: torch.device | str = "cpu") -> torch.Tensor:
+    """The five (1, 2, 3) images of the training step's check: pixels in [0.1, 0.9) that are the same everywhere
+    (Python's ``random.Random(6)``, whose sequence never changes)."""
+    generator = random.Random(6)
+    pixels = torch.tensor([0.1 + 0.8 * generator.random() for _ in range(30)])
+    return pixels.view(5, 1, 2, 3).to(device)
 
 
-def sign_corner(weight: torch.Tensor, x: torch.Tensor, labels: torch.Tensor, eps: float) -> torch.Tensor:
-    """Where L-infinity PGD with alpha >= 2 eps ends on two-class softmax regression, from any start in the ball.
-
-    The input gradient of CE(W x + b, c) is p_other (w_other - w_c): its sign does not depend on x.
-    """
-    direction = (weight[1 - labels] - weight[labels]).sign()
-    return (x + eps * direction).clamp(0, 1)
-
-
-def step_outcome(
-    weight: torch.Tensor,
-    bias: torch.Tensor,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    x_adv: torch.Tensor,
-    lr: float,
-    terms: tuple[str, ...] = ("clean", "adversarial"),
-    leftover: float = 0.0,
-    scale: float = 1.0,
-) -> tuple[torch.Tensor, float]:
-    """Parameters (flattened W, b) after one SGD step of rate lr on scale * the sum of the chosen terms, and the loss.
-
-    ``leftover`` is a gradient already in ``.grad`` that the step adds if it is not zeroed first.
-    """
-    batches = {"clean": x, "adversarial": x_adv}
-    grad_w, grad_b = torch.full_like(weight, leftover), torch.full_like(bias, leftover)
-    loss = 0.0
-    for term in terms:
-        term_w, term_b, term_loss = mean_cross_entropy_gradients(weight, bias, batches[term], y)
-        grad_w, grad_b, loss = grad_w + scale * term_w, grad_b + scale * term_b, loss + scale * term_loss
-    return torch.cat([(weight - lr * grad_w).flatten(), bias - lr * grad_b]), loss
-
-
-class CornerPgd:
-    """Stands in for the lab's ``pgd`` on :func:`two_class_linear_model`: every correct L-infinity PGD run
-    with alpha >= 2 eps ends at :func:`sign_corner` there, so the stand-in returns that point and records its calls.
-    """
-
-    def __init__(self, model: nn.Module):
-        self.model = model
-        self.calls: list[dict] = []
-
-    def __call__(self, model, x, y, eps, alpha, steps, random_start=True, targeted=False) -> torch.Tensor:
-        self.calls.append({"random_start": random_start, "targeted": targeted})
-        if model is not self.model:
-            raise AssertionError(
-                "adversarial_training_step: pgd was called on another model; attack the model being trained"
-            )
-        weight = self.model[1].weight.detach().to(x.dtype)
-        return sign_corner(weight, x.detach().flatten(1), y, eps).view_as(x)
+# The input gradient of CE(W x + b, c) on two_class_linear_model is p_other (w_other - w_c): its sign is
+# sign(w_1 - w_0) for label 0 and the opposite for label 1, wherever x lies. So PGD with alpha >= 2 eps ends at
+# x + eps * (1 - 2 c) * TOWARDS_CLASS_1 (clamped) from any random start in the eps-ball.
+TOWARDS_CLASS_1 = (-1.0, 1.0, -1.0, 1.0, -1.0, 1.0)
+# On step_inputs with the labels of the check (the model's predictions [1, 1, 0, 0, 1] with entries 1 and 3
+# flipped): the mean cross-entropy and its gradient with respect to (W, b), flattened, before any step, for the
+# clean inputs, for those moved eps = 0.1 towards the other class of the prediction (the adversarial examples
+# the step should train on) and of the label (examples crafted against y).
+CLEAN_LOSS, CLEAN_GRADIENT = (
+    1.0751524997189221,
+    (
+        *(0.09535241089, 0.04221458289, 0.1353868481, 0.03177256958, 0.1033448731, -0.003381756196),
+        *(-0.09535241089, -0.04221458289, -0.1353868481, -0.03177256958, -0.1033448731, 0.003381756196),
+        *(0.1258381815, -0.1258381815),
+    ),
+)
+ADVERSARIAL_LOSS, ADVERSARIAL_GRADIENT = (
+    1.0827309267393954,
+    (
+        *(0.1277126109, 0.1112464961, 0.1871809073, 0.04917490107, 0.1176588441, 0.03116671376),
+        *(-0.1277126109, -0.1112464961, -0.1871809073, -0.04917490107, -0.1176588441, -0.03116671376),
+        *(0.205111273, -0.205111273),
+    ),
+)
+AGAINST_Y_GRADIENT = (
+    *(0.1689087285, -0.002143094452, 0.2347981646, -0.056566419, 0.1727683369, -0.08363714733),
+    *(-0.1689087285, 0.002143094452, -0.2347981646, 0.056566419, -0.1727683369, 0.08363714733),
+    *(0.146807845, -0.146807845),
+)
 
 
 def check_training_step_contract(step: Callable[..., float], device: torch.device | str = "cpu") -> None:
     """Check ``step(model, optimizer, x, y, eps, alpha, steps)``, lab 6's adversarial training step, on a model
     where the attack's result is known without running it.
 
-    On two-class softmax regression, PGD with alpha >= 2 eps ends at :func:`sign_corner` wherever its random
-    start lies, so one SGD step on CE(f(x), y) + CE(f(x_adv), y), x_adv crafted against the eval-mode
-    predictions, has a closed form. While the step runs, the ``pgd`` it calls is :class:`CornerPgd`, so that a
-    mistake in the lab's pgd is not counted here again. The model arrives in eval mode with stale gradients in
-    ``.grad``; the check compares the parameters after the call and the returned loss with that step, counts
-    the optimizer's steps and pgd's calls, and checks the mode the model is left in and that x and y are
-    unchanged. Prints one line.
+    On :func:`two_class_linear_model`, PGD with alpha >= 2 eps ends at a known corner of the eps-ball wherever
+    its random start lies (see ``TOWARDS_CLASS_1``), so one SGD step on CE(f(x), y) + CE(f(x_adv), y), x_adv
+    crafted against the eval-mode predictions, is known: the parameters minus lr times the sum of the recorded
+    gradients. While the step runs, the ``pgd`` it calls returns that corner, so that a mistake in the lab's pgd
+    is not counted here again. The model arrives in eval mode with stale gradients in ``.grad``; the check
+    compares the parameters after the call and the returned loss with that step (and with the steps of common
+    mistakes, to name them), counts the optimizer's steps and pgd's calls, and checks the mode the model is left
+    in and that x and y are unchanged. Prints one line.
     """
     name = "adversarial_training_step"
 
@@ -197,53 +174,65 @@ def check_training_step_contract(step: Callable[..., float], device: torch.devic
 
     lr, eps, alpha = 0.5, 0.1, 0.25
     model = two_class_linear_model(device).eval()
-    generator = torch.Generator().manual_seed(6)
-    x = (0.1 + 0.8 * torch.rand(5, 1, 2, 3, generator=generator)).to(device)
+    x = step_inputs(device)
     with torch.no_grad():
         predictions = model(x).argmax(dim=1)
     y = predictions.clone()
     y[[1, 3]] = 1 - y[[1, 3]]  # two labels the model gets wrong
     x_before, y_before = x.clone(), y.clone()
-    weight, bias = (p.detach().to("cpu", torch.float64) for p in model[1].parameters())
-    flat_x, cpu_y = x.flatten(1).to("cpu", torch.float64), y.cpu()
-    x_adv = sign_corner(weight, flat_x, predictions.cpu(), eps)
-
-    def after(x_adv: torch.Tensor = x_adv, **change) -> torch.Tensor:
-        return step_outcome(weight, bias, flat_x, cpu_y, x_adv, lr, **change)[0]
-
-    expected, expected_loss = step_outcome(weight, bias, flat_x, cpu_y, x_adv, lr)
+    start = torch.cat([p.detach().to("cpu", torch.float64).flatten() for p in model[1].parameters()])
+    clean, adversarial, against_y = (
+        torch.tensor(gradient, dtype=torch.float64)
+        for gradient in (CLEAN_GRADIENT, ADVERSARIAL_GRADIENT, AGAINST_Y_GRADIENT)
+    )
+    expected, expected_loss = start - lr * (clean + adversarial), CLEAN_LOSS + ADVERSARIAL_LOSS
     mistakes = [
         (
             "the update matches a step on the clean loss alone; add the loss on the adversarial examples",
-            after(terms=("clean",)),
+            start - lr * clean,
         ),
         (
             "the update matches a step on the adversarial loss alone; the loss is the clean plus the adversarial term",
-            after(terms=("adversarial",)),
+            start - lr * adversarial,
         ),
         (
             "the update matches a step whose second term saw the clean inputs: the adversarial examples must come "
             "from an attack on this model",
-            after(x_adv=flat_x),
+            start - lr * 2 * clean,
         ),
         (
             "the update matches examples crafted against y; with use_predicted_labels=True, attack the model's "
             "predictions",
-            after(x_adv=sign_corner(weight, flat_x, cpu_y, eps)),
+            start - lr * (clean + against_y),
         ),
         (
             "the gradients left in .grad by an earlier backward pass were added to the update; zero them first",
-            after(leftover=0.3),
+            start - lr * (clean + adversarial + 0.3),
         ),
-        ("the update is half the expected one: each term is a batch mean, and the loss is their sum", after(scale=0.5)),
+        (
+            "the update is half the expected one: each term is a batch mean, and the loss is their sum",
+            (start + expected) / 2,
+        ),
     ]
+    pgd_calls: list[dict] = []
+
+    trained = model
+
+    def corner_pgd(model, x, y, eps, alpha, steps, random_start=True, targeted=False) -> torch.Tensor:
+        """Stands in for the lab's pgd on the trained model: returns where every correct PGD run ends there."""
+        pgd_calls.append({"random_start": random_start, "targeted": targeted})
+        if model is not trained:
+            raise AssertionError(f"{name}: pgd was called on another model; attack the model being trained")
+        away = (1 - 2 * y.to(x.dtype)).view(-1, 1) * torch.tensor(TOWARDS_CLASS_1, dtype=x.dtype, device=x.device)
+        return (x.detach().flatten(1) + eps * away).clamp(0, 1).view_as(x)
+
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     for p in model.parameters():
         p.grad = torch.full_like(p, 0.3)  # left over from an earlier backward pass
     optimizer_steps = []
     hook = optimizer.register_step_post_hook(lambda *args: optimizer_steps.append(1))
     namespace = getattr(step, "__globals__", {})  # the notebook's names, where the step finds pgd
-    own_pgd, corner_pgd = namespace.get("pgd"), CornerPgd(model)
+    own_pgd = namespace.get("pgd")
     if own_pgd is not None:
         namespace["pgd"] = corner_pgd
     try:
@@ -252,7 +241,7 @@ def check_training_step_contract(step: Callable[..., float], device: torch.devic
         hook.remove()
         if own_pgd is not None:
             namespace["pgd"] = own_pgd
-    require(len(corner_pgd.calls) <= 1, f"pgd was called {len(corner_pgd.calls)} times; one call crafts the batch")
+    require(len(pgd_calls) <= 1, f"pgd was called {len(pgd_calls)} times; one call crafts the batch")
     require(torch.equal(x, x_before) and torch.equal(y, y_before), "x or y changed; work on copies")
     require(
         len(optimizer_steps) == 1,

@@ -416,19 +416,6 @@ def train_step(name, module, reference, step, shape, gen, tol, state_tol, mistak
 GRADIENT_NAMES = ("grad_x", "grad_weight", "grad_bias")
 
 
-def batch_norm_gradients(
-    grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, eps: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """PyTorch's gradients of sum(grad_out * y), y = F.batch_norm(x, training=True) with weight and a bias,
-    with respect to x, weight and bias: autograd in float64 on the CPU."""
-    x64 = x.detach().to("cpu", torch.float64).requires_grad_(True)
-    weight64 = weight.detach().to("cpu", torch.float64).requires_grad_(True)
-    bias64 = torch.zeros_like(weight64, requires_grad=True)
-    y = F.batch_norm(x64, None, None, weight64, bias64, training=True, eps=float(eps))
-    upstream = grad_out.detach().to("cpu", torch.float64)
-    return torch.autograd.grad((y * upstream).sum(), (x64, weight64, bias64))
-
-
 def check_batch_norm_backward(
     name: str,
     batch_norm_backward: Callable[..., Any],
@@ -464,7 +451,12 @@ def check_batch_norm_backward(
         result = batch_norm_backward(**inputs, eps=eps)
     else:
         result = batch_norm_backward(*inputs.values(), eps)
-    expected = batch_norm_gradients(grad_out, x, weight, eps)
+    # PyTorch's answer: autograd through F.batch_norm (training mode, weight and a zero bias) in float64
+    x64, weight64 = (t.detach().to("cpu", torch.float64).requires_grad_(True) for t in (x, weight))
+    bias64 = torch.zeros_like(weight64, requires_grad=True)
+    y = F.batch_norm(x64, None, None, weight64, bias64, training=True, eps=float(eps))
+    upstream = grad_out.detach().to("cpu", torch.float64)
+    expected = torch.autograd.grad((y * upstream).sum(), (x64, weight64, bias64))
 
     check_true(
         f"{name}: returns (grad_x, grad_weight, grad_bias)",

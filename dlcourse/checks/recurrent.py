@@ -1,7 +1,8 @@
-"""Visible checks of lab 1: recurrent cells against PyTorch's, and a time limit for code that may loop forever."""
+"""Visible checks of lab 1: recurrent cells against PyTorch's cells, and the initialisation of their parameters."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -88,98 +89,69 @@ def check_uniform_init(name: str, cells: nn.Module | Sequence[nn.Module], hidden
     return checks
 
 
-def stacked(module: nn.Module, blocks: int) -> tuple[tuple[torch.Tensor, ...], ...]:
-    """The blocks of weight_ih, weight_hh, bias_ih and bias_hh, in PyTorch's stacking order."""
-    return tuple(
-        getattr(module, key).detach().chunk(blocks) for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-    )
+# The gate order of PyTorch's stacked weights, and orders that students read them in by mistake.
+GATE_ORDERS = {
+    nn.GRUCell: ("r, z, n", ("z, r, n",)),
+    nn.LSTMCell: ("i, f, g, o", ("i, f, o, g", "f, i, g, o", "i, g, f, o", "g, i, f, o")),
+}
 
 
-def gru_variants(reference: nn.Module, x: torch.Tensor, h: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
-    """The next state of GRU cells that make a common mistake, each named by what it does."""
-    (w_r, w_z, w_n), (u_r, u_z, u_n), (b_r, b_z, b_n), (c_r, c_z, c_n) = stacked(reference, 3)
+def gates_read_in(reference: nn.Module, order: str, pytorch_order: str) -> nn.Module:
+    """A copy of PyTorch's cell ``reference`` that computes what a cell reading its stacked gates in ``order`` does.
 
-    def gate(w, b, u, c, state):
-        return torch.sigmoid(x @ w.T + b + state @ u.T + c)
-
-    r, z = gate(w_r, b_r, u_r, c_r, h), gate(w_z, b_z, u_z, c_z, h)
-    n = torch.tanh(x @ w_n.T + b_n + r * (h @ u_n.T + c_n))
-    r_swapped, z_swapped = z, r  # the first two blocks read in the order z, r
-    n_swapped = torch.tanh(x @ w_n.T + b_n + r_swapped * (h @ u_n.T + c_n))
-    return {
-        "multiplies h by the reset gate before the product with W_hn": (
-            (1 - z) * torch.tanh(x @ w_n.T + b_n + (r * h) @ u_n.T + c_n) + z * h,
-        ),
-        "applies the reset gate to W_hn h but not to the bias b_hn": (
-            (1 - z) * torch.tanh(x @ w_n.T + b_n + r * (h @ u_n.T) + c_n) + z * h,
-        ),
-        "has the update gate flipped (z and 1 - z exchanged)": (z * n + (1 - z) * h,),
-        "reads the stacked weights in the gate order z, r, n instead of PyTorch's": (
-            (1 - z_swapped) * n_swapped + z_swapped * h,
-        ),
-    }
-
-
-def lstm_variants(reference: nn.Module, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> dict:
-    """The next (h, c) of LSTM cells that make a common mistake, each named by what it does."""
-    weights_ih, weights_hh, biases_ih, biases_hh = stacked(reference, 4)
-    blocks = [
-        x @ w.T + b + h @ u.T + d for w, u, b, d in zip(weights_ih, weights_hh, biases_ih, biases_hh, strict=True)
-    ]
-
-    def cell(i, f, g, o, candidate=torch.tanh, squash_cell=True, swap_gates=False):
-        i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
-        if swap_gates:
-            i, f = f, i
-        c_next = f * c + i * candidate(g)
-        return (o * torch.tanh(c_next) if squash_cell else o * c_next), c_next
-
-    variants = {
-        f"reads the stacked weights in the gate order {order} instead of PyTorch's": cell(
-            *(blocks[order.replace(", ", "").index(gate)] for gate in "ifgo")  # the student's gate = its block
-        )
-        for order in ("i, f, o, g", "f, i, g, o", "i, g, f, o", "g, i, f, o")
-    }
-    variants["exchanges the roles of the input and forget gates in the new cell state"] = cell(*blocks, swap_gates=True)
-    variants["does not squash the new cell state with tanh before the output gate"] = cell(*blocks, squash_cell=False)
-    variants["puts the candidate g through a sigmoid instead of tanh"] = cell(*blocks, candidate=torch.sigmoid)
-    h_next, c_next = cell(*blocks)
-    variants["returns (c', h') instead of (h', c')"] = (c_next, h_next)
-    return variants
-
-
-def elman_variants(reference: nn.Module, x: torch.Tensor, h: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
-    pre = x @ reference.weight_ih.detach().T + reference.bias_ih.detach() + h @ reference.weight_hh.detach().T
-    pre = pre + reference.bias_hh.detach()
-    relu = getattr(reference, "nonlinearity", "tanh") == "relu"
-    return {
-        "applies tanh where the reference applies ReLU" if relu else "applies ReLU where the reference applies tanh": (
-            torch.tanh(pre) if relu else torch.relu(pre),
-        ),
-        "applies no non-linearity": (pre,),
-        "applies a sigmoid instead of the reference's non-linearity": (torch.sigmoid(pre),),
-    }
-
-
-def known_mistakes(reference: nn.Module, x: torch.Tensor, state) -> dict[str, tuple[torch.Tensor, ...]]:
-    """Outputs of cells that make a common mistake, with the reference's parameters; {} for other cells."""
+    Such a cell uses, for the gate PyTorch stacks at position k, the block at the position of that gate in
+    ``order``: the copy holds the blocks rearranged so.
+    """
+    gates, wrong = pytorch_order.split(", "), order.split(", ")
+    mistaken = copy.deepcopy(reference)
     with torch.no_grad():
-        if isinstance(reference, nn.GRUCell):
-            return gru_variants(reference, x, state)
-        if isinstance(reference, nn.LSTMCell):
-            return lstm_variants(reference, x, *state)
-        if isinstance(reference, nn.RNNCell):
-            return elman_variants(reference, x, state)
+        for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            blocks = getattr(reference, key).chunk(len(gates))
+            getattr(mistaken, key).copy_(torch.cat([blocks[wrong.index(gate)] for gate in gates]))
+    return mistaken
+
+
+def other_nonlinearity(reference: nn.RNNCell) -> nn.RNNCell:
+    """A copy of PyTorch's ``nn.RNNCell`` with tanh where ``reference`` has ReLU, or ReLU where it has tanh."""
+    other = "tanh" if reference.nonlinearity == "relu" else "relu"
+    cell = nn.RNNCell(reference.input_size, reference.hidden_size, nonlinearity=other)
+    parameter = next(reference.parameters())
+    cell.to(parameter.device, parameter.dtype).load_state_dict(reference.state_dict())
+    return cell
+
+
+def mistaken_cells(reference: nn.Module) -> dict[str, nn.Module]:
+    """PyTorch cells that compute what a cell with a common mistake computes, each named by the mistake;
+    {} when ``reference`` is not PyTorch's ``nn.RNNCell``, ``nn.GRUCell`` or ``nn.LSTMCell``."""
+    if type(reference) in GATE_ORDERS:
+        pytorch_order, orders = GATE_ORDERS[type(reference)]
+        return {
+            f"reads the stacked weights in the gate order {order} instead of PyTorch's {pytorch_order}": gates_read_in(
+                reference, order, pytorch_order
+            )
+            for order in orders
+        }
+    if type(reference) is nn.RNNCell:
+        wrong, right = ("tanh", "ReLU") if reference.nonlinearity == "relu" else ("ReLU", "tanh")
+        return {f"applies {wrong} where the reference applies {right}": other_nonlinearity(reference)}
     return {}
 
 
-def mistake_messages(variants: dict, position: int, expected: torch.Tensor) -> dict[str, torch.Tensor]:
-    """``{message: value}`` for the variants whose output ``position`` differs from the reference's."""
-    found = {}
-    for what, outputs in variants.items():
-        value = outputs[position]
-        if not torch.allclose(value, expected, atol=1e-6, rtol=1e-5):
-            found[f"your output matches a cell that {what}"] = value
+def known_mistakes(
+    reference: nn.Module, x: torch.Tensor, state, outputs: tuple[torch.Tensor, ...]
+) -> list[dict[str, torch.Tensor]]:
+    """For each of the reference's ``outputs`` (its next state, or h' and c'), ``{diagnosis: what a cell with that
+    mistake returns in its place}``, where that differs from the reference's output."""
+    found: list[dict[str, torch.Tensor]] = [{} for _ in outputs]
+    with torch.no_grad():
+        for what, cell in mistaken_cells(reference).items():
+            wrong = cell(x, state)
+            for position, value in enumerate(wrong if isinstance(wrong, tuple) else (wrong,)):
+                if not torch.allclose(value, outputs[position], atol=1e-6, rtol=1e-5):
+                    found[position][f"your output matches a cell that {what}"] = value
+    if len(outputs) == 2:
+        swapped = "your output matches a cell that returns (c', h') instead of (h', c')"
+        found[0][swapped], found[1][swapped] = outputs[1], outputs[0]
     return found
 
 
@@ -198,9 +170,10 @@ def check_recurrent_cell(
     input and state and for ``state=None`` (zeros), and the gradients of a random linear function
     of the output with respect to the input, the state and every parameter. When the reference is
     PyTorch's ``nn.RNNCell``, ``nn.GRUCell`` or ``nn.LSTMCell`` and a next state differs, the
-    error names the common mistake (a gate misplaced or flipped, the stacked gates read in
-    another order, ...) whose output the cell's matches, if any. Both cells must live
-    on the same device and dtype; ``pair_state`` for LSTM-style ``(h, c)`` states. The default
+    error names the common mistake whose output the cell's matches, if any: the stacked gates read
+    in another order, tanh and ReLU exchanged, (c', h') returned for (h', c'). PyTorch's cells with
+    rearranged weights compute them (the course's hidden tests name more mistakes). Both cells must
+    live on the same device and dtype; ``pair_state`` for LSTM-style ``(h, c)`` states. The default
     tolerance is 1e-5 in float32 and 1e-10 in float64.
     """
     expected_shapes, shapes = parameter_shapes(reference), parameter_shapes(cell)
@@ -246,13 +219,10 @@ def check_recurrent_cell(
         label = "given state" if with_state else "state=None (zeros)"
         outputs, grads, params = run(cell, with_state)
         ref_outputs, ref_grads, ref_params = run(reference, with_state)
-        zeros = torch.zeros_like(x[:, :1]).expand(batch, hidden)
-        given = state if with_state else ((zeros, zeros) if pair_state else zeros)
-        variants = known_mistakes(reference, x, given)
+        mistakes = known_mistakes(reference, x, state if with_state else None, tuple(ref_outputs))
         for position, (out, ref) in enumerate(zip(outputs, ref_outputs, strict=True)):
             part = ("h", "c")[position] if pair_state else "next state"
-            mistakes = mistake_messages(variants, position, ref)
-            check_close(f"{name}, {label}: {part}", out, ref, atol=atol, rtol=0, mistakes=mistakes)
+            check_close(f"{name}, {label}: {part}", out, ref, atol=atol, rtol=0, mistakes=mistakes[position])
         for leaf, grad, ref in zip(["x", "h", "c"], grads, ref_grads, strict=False):
             check_close(f"{name}, {label}: gradient with respect to {leaf}", grad, ref, atol=atol, rtol=0)
         for key, ref in ref_params.items():

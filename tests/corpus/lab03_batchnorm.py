@@ -727,8 +727,8 @@ CORPUS += [
     edit(
         "module_momentum_and_eps_swapped",
         "batchnorm1d",
-        "def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1):",
-        "def __init__(self, num_features: int, momentum: float | None = 0.1, eps: float = 1e-5):",
+        "self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1",
+        "self, num_features: int, momentum: float | None = 0.1, eps: float = 1e-5",
         MODULES,
     ),
     edit(

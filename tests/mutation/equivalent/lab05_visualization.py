@@ -8,57 +8,57 @@ Q1_STILL_226 = "q1_answer, the only graded output these edits touch, is still 22
 Q2_STILL = "q2_answer, the only graded output these edits touch, is still [0.6, 0.0, 1.0, 0.1]: "
 
 EQUIVALENT = {
-    "layer_activations:7:24 `output.detach()` -> `output`": (
+    "layer_activations:10:24 `output.detach()` -> `output`": (
         "the forward pass runs under torch.no_grad(), so the hooked output has no graph and its clone is already "
         "detached"
     ),
-    "layer_activations:11:8 `with torch.no_grad(): model(x)` -> `model(x)`": (
+    "layer_activations:14:8 `with torch.no_grad(): model(x)` -> `model(x)`": (
         "the hook stores output.detach().clone(), so the result carries no graph whether or not the forward pass "
         "records one, and the values are the same"
     ),
-    "layer_activations:15:20 `0` -> `-1`": (
+    "layer_activations:18:20 `0` -> `-1`": (
         "the hook runs once per forward pass (the contract's layer is called once), so the list holds one output"
     ),
-    "saliency_map:7:16 `x.detach().clone()` -> `x.detach()`": (
+    "saliency_map:8:16 `x.detach().clone()` -> `x.detach()`": (
         "requires_grad_ on the detached alias sets the flag of the alias only, never of the caller's x, and "
         "autograd.grad fills no .grad, so x is untouched and the gradient is the same"
     ),
-    "saliency_map:7:16 `x.detach()` -> `x`": (
+    "saliency_map:8:16 `x.detach()` -> `x`": (
         "x.clone() is a new tensor (a non-leaf when x requires grad): the gradient is taken with respect to the "
         "clone by autograd.grad, which fills no .grad of x, so x and the result are as in the reference"
     ),
-    "activation_maximization:16:43 `0` -> `-1`": BATCH_OF_ONE,
-    "activation_maximization:18:21 `image.detach()` -> `image`": (
+    "activation_maximization:26:43 `0` -> `-1`": BATCH_OF_ONE,
+    "activation_maximization:28:21 `image.detach()` -> `image`": (
         "the update then keeps the previous steps' graph, but the gradient with respect to the current image and "
         "every value are the same; the result is detached on return"
     ),
-    "activation_maximization:22:11 `image.detach()` -> `image`": (
+    "activation_maximization:32:11 `image.detach()` -> `image`": (
         "after the loop the image is (image.detach() + lr * gradient).clamp(0, 1), computed outside any graph "
         "(the gradient from autograd.grad carries none), so it already does not require grad; with steps=0 it is "
         "the start, which never required grad"
     ),
-    "class_visualization:12:50 `0` -> `-1`": BATCH_OF_ONE,
-    "class_visualization:14:21 `image.detach()` -> `image`": (
+    "class_visualization:20:50 `0` -> `-1`": BATCH_OF_ONE,
+    "class_visualization:22:21 `image.detach()` -> `image`": (
         "the update keeps the previous steps' graph, but the gradient with respect to the current image and every "
         "value are the same; the result is detached on return"
     ),
-    "class_visualization:17:11 `image.detach()` -> `image`": (
+    "class_visualization:25:11 `image.detach()` -> `image`": (
         "after the loop the image is computed outside any graph, so it already does not require grad (see "
         "activation_maximization)"
     ),
-    "nearest_neighbors:5:11 `distances.topk(k, dim=1, largest=False)` -> `distances.topk(k, largest=False)`": (
+    "nearest_neighbors:8:11 `distances.topk(k, dim=1, largest=False)` -> `distances.topk(k, largest=False)`": (
         "topk's default dim is the last, which is dim 1 of the (Q, N) distance matrix"
     ),
-    "occlusion_map:11:8 `with torch.no_grad(): clean = model(x).softmax(dim=1).gat...` -> "
+    "occlusion_map:18:8 `with torch.no_grad(): clean = model(x).softmax(dim=1).gat...` -> "
     "`clean = model(x).softmax(dim=1).gather(1, classes)[:, 0];...`": (
         "without no_grad the map carries a graph to the parameters, but the contract promises only its values, "
         "shape, dtype and device, which are the same, and nothing is written to any .grad"
     ),
-    "occlusion_map:12:66 `0` -> `-1`": GATHER_COLUMN,
-    "occlusion_map:16:31 `x.detach()` -> `x`": (
+    "occlusion_map:19:66 `0` -> `-1`": GATHER_COLUMN,
+    "occlusion_map:23:31 `x.detach()` -> `x`": (
         "x.clone() is a new tensor with x's values; writing the patch into it (under no_grad) leaves x untouched"
     ),
-    "occlusion_map:18:94 `0` -> `-1`": GATHER_COLUMN,
+    "occlusion_map:25:94 `0` -> `-1`": GATHER_COLUMN,
     "questions:3:12 `(32 - 4) // 2` -> `(32 - 4) / 2`": Q1_STILL_226 + "28 / 2 = 14.0 exactly, and 226.0 is the number",
     "questions:3:13 `32` -> `33`": Q1_STILL_226 + "(33 - 4) // 2 = 14",
     "questions:3:18 `4` -> `3`": Q1_STILL_226 + "(32 - 3) // 2 = 14",

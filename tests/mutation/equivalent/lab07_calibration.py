@@ -20,48 +20,48 @@ FLOAT32_PAIRS = (
 )
 
 EQUIVALENT = {
-    "reliability_bins:4:29 `probs.detach()` -> `probs`": NO_DETACH,
-    "reliability_bins:7:18 `torch.linspace(0, 1, n_bins + 1, dtype=torch.float64, dev...` -> "
+    "reliability_bins:5:29 `probs.detach()` -> `probs`": NO_DETACH,
+    "reliability_bins:8:18 `torch.linspace(0, 1, n_bins + 1, dtype=torch.float64, dev...` -> "
     "`torch.linspace(0, 1, n_bins + 1, device=probs.device)`": FLOAT32_EDGES,
-    "reliability_bins:11:37 `0` -> `-1`": LAST_DIM,
-    "reliability_bins:12:34 `0` -> `-1`": LAST_DIM,
-    "expected_calibration_error:4:29 `probs.detach()` -> `probs`": NO_DETACH,
-    "expected_calibration_error:5:17 `confidence.double()` -> `confidence`": (
+    "reliability_bins:12:37 `0` -> `-1`": LAST_DIM,
+    "reliability_bins:13:34 `0` -> `-1`": LAST_DIM,
+    "expected_calibration_error:7:29 `probs.detach()` -> `probs`": NO_DETACH,
+    "expected_calibration_error:8:17 `confidence.double()` -> `confidence`": (
         "for float32 probabilities the gaps are then summed in float32, which moves the ECE by about 1e-7, inside "
         "the stated tolerance of 1e-6 (float32 weights are a correct style)"
     ),
-    "expected_calibration_error:8:12 `torch.linspace(0, 1, n_bins + 1, dtype=torch.float64, dev...` -> "
+    "expected_calibration_error:11:12 `torch.linspace(0, 1, n_bins + 1, dtype=torch.float64, dev...` -> "
     "`torch.linspace(0, 1, n_bins + 1, device=probs.device)`": FLOAT32_EDGES,
-    "expected_calibration_error:10:86 `0` -> `-1`": LAST_DIM,
+    "expected_calibration_error:13:86 `0` -> `-1`": LAST_DIM,
     "softmax_with_temperature:4:41 `-1` -> `1`": LAST_DIM,
-    "fit_temperature:4:8 `logits.detach().double()` -> `logits.detach()`": (
+    "fit_temperature:5:8 `logits.detach().double()` -> `logits.detach()`": (
         "the fit in float32 reaches the minimiser to about 1e-6 relative, far inside the 1 % tolerance"
     ),
-    "fit_temperature:5:12 `torch.zeros((), dtype=torch.float64, device=z.device, req...` -> "
+    "fit_temperature:6:12 `torch.zeros((), dtype=torch.float64, device=z.device, req...` -> "
     "`torch.zeros((), device=z.device, requires_grad=True)`": (
         "a float32 log T divides float64 logits into float64 (a 0-dim tensor does not lower the dtype), and log T "
         "itself needs no more than float32's precision for 1 %"
     ),
-    "fit_temperature:5:12 `torch.zeros((), dtype=torch.float64, device=z.device, req...` -> "
+    "fit_temperature:6:12 `torch.zeros((), dtype=torch.float64, device=z.device, req...` -> "
     "`torch.zeros((), dtype=torch.float64, requires_grad=True)`": (
         "a 0-dim CPU tensor may meet tensors on a GPU (PyTorch treats it as a scalar), so log T on the CPU works "
         "with logits on any device, on a real GPU as on the simulated one"
     ),
-    "fit_temperature:5:12 `torch.zeros((), dtype=torch.float64, device=z.device, req...` -> "
+    "fit_temperature:6:12 `torch.zeros((), dtype=torch.float64, device=z.device, req...` -> "
     "`torch.ones((), dtype=torch.float64, device=z.device, requ...`": CONVERGES,
-    "fit_temperature:6:16 `torch.optim.LBFGS([log_t], lr=1.0, max_iter=100, line_sea...` -> "
+    "fit_temperature:7:16 `torch.optim.LBFGS([log_t], lr=1.0, max_iter=100, line_sea...` -> "
     "`torch.optim.LBFGS([log_t], max_iter=100, line_search_fn='...`": CONVERGES,
-    "fit_temperature:6:16 `torch.optim.LBFGS([log_t], lr=1.0, max_iter=100, line_sea...` -> "
+    "fit_temperature:7:16 `torch.optim.LBFGS([log_t], lr=1.0, max_iter=100, line_sea...` -> "
     "`torch.optim.LBFGS([log_t], lr=1.0, line_search_fn='strong...`": CONVERGES,
-    "fit_temperature:6:16 `torch.optim.LBFGS([log_t], lr=1.0, max_iter=100, line_sea...` -> "
+    "fit_temperature:7:16 `torch.optim.LBFGS([log_t], lr=1.0, max_iter=100, line_sea...` -> "
     "`torch.optim.LBFGS([log_t], lr=1.0, max_iter=100)`": CONVERGES,
-    "fit_temperature:6:46 `1.0` -> `2.0`": CONVERGES,
-    "fit_temperature:6:46 `1.0` -> `0.5`": CONVERGES,
-    "fit_temperature:6:60 `100` -> `99`": CONVERGES,
-    "fit_temperature:6:60 `100` -> `101`": CONVERGES,
-    "auroc:4:11 `scores_in.detach().double()` -> `scores_in.detach()`": FLOAT32_PAIRS,
-    "auroc:4:11 `scores_in.detach()` -> `scores_in`": NO_DETACH,
-    "auroc:5:12 `scores_out.detach().double()` -> `scores_out.detach()`": FLOAT32_PAIRS,
-    "auroc:5:12 `scores_out.detach()` -> `scores_out`": NO_DETACH,
+    "fit_temperature:7:46 `1.0` -> `2.0`": CONVERGES,
+    "fit_temperature:7:46 `1.0` -> `0.5`": CONVERGES,
+    "fit_temperature:7:60 `100` -> `99`": CONVERGES,
+    "fit_temperature:7:60 `100` -> `101`": CONVERGES,
+    "auroc:5:11 `scores_in.detach().double()` -> `scores_in.detach()`": FLOAT32_PAIRS,
+    "auroc:5:11 `scores_in.detach()` -> `scores_in`": NO_DETACH,
+    "auroc:6:12 `scores_out.detach().double()` -> `scores_out.detach()`": FLOAT32_PAIRS,
+    "auroc:6:12 `scores_out.detach()` -> `scores_out`": NO_DETACH,
     "questions:5:92 `6` -> `7`": "the term k = 6 of the binomial sum is comb(5, 6) = 0, so q2_answer is unchanged",
 }

@@ -1,0 +1,126 @@
+"""Where grading time goes: the worker's stopwatch, one real notebook's step times, a real batch's breakdown.
+
+The step times of a graded notebook must account for its wall time: what no step counted (``unmeasured``)
+stays within 2 % of the worker's wall time plus 0.1 s, and with the worker's start and exit the steps add up
+to the seconds the parent waited for it within 0.25 s.
+"""
+
+import re
+import time
+
+import nbformat
+import pytest
+from nbgrader.preprocessors import ClearOutput
+
+from autograder import grade
+from autograder.intake import collect_submissions
+from autograder.paths import source_notebook
+from autograder.report import STEPS, read_timings
+from autograder.worker import UNMEASURED, Stopwatch, timed
+from tests.grading import GRADING_JOBS, read_csv
+from tests.submissions import reference_answers, student_notebook
+
+LAB = "lab00_setup"
+WORKER_STEPS_THAT_ALWAYS_RUN = (
+    "worker setup",
+    "restore",
+    "kernel start",
+    "guard install",
+    "imports",
+    "answer cells",
+    "test cells",
+    "guard checks",
+    "kernel stop",
+    "gradebook",
+    "nbgrader other",
+    "feedback",
+)
+CELL_STEPS = ("imports", "answer cells", "test cells", "experiments skipped", "experiments run", "other cells")
+
+
+def test_rest_gets_only_what_no_step_counted(monkeypatch):
+    clock = iter([0.0, 1.0, 3.0, 10.0])  # rest starts, the step starts, the step ends, rest ends
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
+    stopwatch = Stopwatch()
+    with stopwatch.rest("nbgrader other"):
+        with stopwatch.step("gradebook"):
+            pass
+    assert stopwatch.seconds == {"gradebook": 2.0, "nbgrader other": 8.0}
+    assert stopwatch.first_started == {"gradebook": 1.0}
+    assert stopwatch.completed(12.5) == {"gradebook": 2.0, "nbgrader other": 8.0, UNMEASURED: 2.5}
+
+
+def test_a_timed_preprocessor_does_the_same_work_and_counts_its_time():
+    stopwatch = Stopwatch()
+    preprocessor = timed(ClearOutput, "nbgrader other", stopwatch)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1", outputs=[nbformat.v4.new_output("stream")])])
+    cleared, _ = preprocessor()(nb, {})
+    assert preprocessor.__name__ == "ClearOutput" and issubclass(preprocessor, ClearOutput)
+    assert cleared.cells[0].outputs == []
+    assert stopwatch.seconds["nbgrader other"] > 0
+
+
+@pytest.fixture(scope="module")
+def graded_reference(tmp_path_factory):
+    """The reference of lab00_setup graded by one worker as ``grade`` runs it: (Result, seconds waited for it)."""
+    work = tmp_path_factory.mktemp("breakdown")
+    submitted, out = work / "submitted", work / "out"
+    submitted.mkdir()
+    nbformat.write(student_notebook(LAB, reference_answers(LAB)), submitted / "reference.ipynb")
+    submissions, _ = collect_submissions(submitted, work)
+    grade.open_course(work / "template", LAB)
+    grade.write_student_release(work / "template", LAB)
+    (work / "results").mkdir()
+    private = grade.private_folders(submitted, work, out)
+    (request,), _ = grade.requests_for(LAB, submissions, work, out, grade.Limits(), private)
+    started = time.perf_counter()
+    result = grade.run_worker(request, grade.Limits())
+    return result, time.perf_counter() - started
+
+
+def test_step_times_add_up_to_the_notebooks_wall_time(graded_reference):
+    result, waited = graded_reference
+    assert sum(result.scores.values()) == 8  # graded as ever: full marks
+    assert -0.01 <= result.steps[UNMEASURED] <= 0.02 * result.seconds + 0.1, result.steps
+    in_worker = sum(seconds for step, seconds in result.steps.items() if step != grade.WORKER_PROCESS)
+    assert in_worker == pytest.approx(result.seconds, abs=1e-6)
+    assert sum(result.steps.values()) == pytest.approx(waited, abs=0.25)
+
+
+def test_every_step_is_described_and_the_usual_ones_took_time(graded_reference):
+    result, _ = graded_reference
+    assert set(result.steps) <= set(STEPS)
+    assert all(result.steps[step] > 0 for step in (*WORKER_STEPS_THAT_ALWAYS_RUN, grade.WORKER_PROCESS))
+
+
+def test_each_code_cell_is_timed_under_its_kind(graded_reference):
+    result, _ = graded_reference
+    kinds = {label: step for label, step, _ in result.cells}
+    source = nbformat.read(source_notebook(LAB), as_version=4)
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") or meta.get("grade"):
+            assert kinds[meta["grade_id"]] == ("answer cells" if meta.get("solution") else "test cells")
+    setup = [label.split(": ")[1] for label, step in kinds.items() if step == "imports"]
+    assert setup == ["# Setup", "import torch"]  # the Colab setup cell, then the lab's imports
+    assert list(kinds.values()).count("experiments skipped") == 1
+    for step in CELL_STEPS:  # the cells' seconds are their steps' (markdown cells add next to nothing)
+        cells = sum(seconds for _, kind, seconds in result.cells if kind == step)
+        assert cells == pytest.approx(result.steps.get(step, 0.0), abs=0.01), step
+
+
+def test_a_graded_batch_breaks_its_time_down(lab00_grading):
+    breakdown = read_timings(lab00_grading.out / "timings.json")
+    unread = 2  # broken_json and "has space" never reach a worker
+    assert breakdown.notebooks == len(read_csv(lab00_grading.out / "grades.csv")) - unread
+    assert {"intake", "course template", "worker process", "merge", "kernel start", "test cells"} <= set(
+        breakdown.steps
+    )
+    assert set(breakdown.steps) <= set(STEPS)
+    # the notebooks' busy time covers the batch's wall time, and at most the jobs' slots fill it
+    elapsed = float(re.search(r"graded \d+ submissions of lab00_setup in ([\d.]+) s", lab00_grading.stdout)[1])
+    busy = breakdown.notebooks * breakdown.total
+    assert elapsed - 1.0 <= busy <= int(GRADING_JOBS) * elapsed + 1.0
+    page = (lab00_grading.out / "report.html").read_text()
+    assert "<h2>Where the time went</h2>" in page
+    assert 'id="steps"' in page and 'id="slowest-cells"' in page
