@@ -2,12 +2,14 @@
 
 For each lab, grades ``copies`` copies of its reference solution with ``python -m autograder grade``
 at each ``-j`` value, executes the reference alone with nbclient (quick mode, one thread, the
-median of ``--repeats`` runs) and prints two tables:
+median of ``--repeats`` runs), leaving out the experiment cells the grader leaves unrun, so that
+both run the same cells, and prints two tables:
 
 - where the time went at the first ``-j`` value: each grading step's mean seconds per notebook and
   its share of the busy time per notebook (the run's wall time x jobs / copies), read from the
-  run's ``timings.json`` (:func:`autograder.report.time_breakdown`); "outside the steps" is the
-  rest: the grader's start-up, its sandbox check, the report;
+  run's ``timings.json`` (:func:`autograder.report.time_breakdown`); "done ahead" is negative:
+  what workers did before their turn, while other notebooks held the slots; "outside the steps"
+  is the rest: the grader's start-up, its sandbox check, the report;
 - per lab: executing the notebook alone, seconds per submission at each ``-j``, the speed-up of
   the last ``-j`` over the first, and the overhead, ``(busy seconds per notebook at the first -j
   - alone) / alone`` (at ``-j 1`` the busy seconds are the seconds per submission).
@@ -29,6 +31,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from autograder.experiments import cells_to_skip, experiment_sources
 from autograder.grade import GRADING_ENVIRONMENT
 from autograder.paths import REPO_ROOT, all_labs, check_lab_name, source_notebook
 from autograder.report import STEPS, TIMINGS_NAME, TimeBreakdown, read_timings
@@ -78,11 +81,19 @@ def reference_submission(lab: str) -> nbformat.NotebookNode:
     return nbformat.read(source_notebook(lab), as_version=4)
 
 
+def graded_cells_only(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``nb`` without the experiment cells the grader leaves unrun (:mod:`autograder.experiments`)."""
+    skipped = cells_to_skip(nb, experiment_sources(nb))
+    nb.cells = [cell for index, cell in enumerate(nb.cells) if index not in skipped]
+    return nb
+
+
 def execution_seconds(lab: str, repeats: int = 3) -> float:
-    """Median wall time to execute the reference top to bottom, without nbgrader."""
+    """Median wall time to execute the cells the grader runs in the reference, top to bottom,
+    without nbgrader, the sandbox or the tampering guard."""
     times = []
     for _ in range(repeats):
-        nb = reference_submission(lab)
+        nb = graded_cells_only(reference_submission(lab))
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
             NotebookClient(nb, timeout=900, resources={"metadata": {"path": folder}}).execute()
@@ -169,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{args.copies} copies of each reference on {os.cpu_count()} cores")
     print(f"\nwhere the time went at -j {jobs_values[0]} (seconds per notebook, share of the busy time per notebook):")
     print(breakdown_table(measured))
-    print(f"\nalone: the reference executed with nbclient; overhead: busy s/notebook at -j {jobs_values[0]} over alone")
+    print(
+        "\nalone: the reference's graded cells executed with nbclient; "
+        f"overhead: busy s/notebook at -j {jobs_values[0]} over alone"
+    )
     print(summary_table(measured, jobs_values))
     return 0
 

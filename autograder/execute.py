@@ -10,7 +10,10 @@ of running each cell it
 - cuts floods of printed output, keeping the start and the end;
 - runs :mod:`autograder.kernel_guard` in the kernel before every code cell and after the
   last one;
-- leaves unrun the lab's experiment cells that decide no score (:mod:`autograder.experiments`).
+- leaves unrun the lab's experiment cells that decide no score (:mod:`autograder.experiments`);
+- once the kernel is up and guarded, and before the first cell's code, waits for the notebook's
+  turn (:func:`run_cells_after`): the grader starts the next notebook's kernel while another
+  notebook runs, and moves the deadline on by the time waited.
 
 What it finds goes to the JSON file ``report`` as sentences for ``problems.csv``; where its time
 went (kernel start and stop, the guard, each kind of cell, each code cell) to ``timings``.
@@ -22,6 +25,7 @@ import json
 import math
 import queue
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -61,6 +65,16 @@ TEST_CELLS = "test cells"  # their hidden parts included, wherever they run
 EXPERIMENTS_SKIPPED = "experiments skipped"
 EXPERIMENTS_RUN = "experiments run"
 OTHER_CELLS = "other cells"
+
+_wait_for_turn: Callable[[], object] | None = None  # see run_cells_after
+
+
+def run_cells_after(wait: Callable[[], object] | None) -> None:
+    """Make every GuardedExecute of this process call ``wait()`` once its kernel is started and
+    guarded, before the first cell's code; None: run at once. The worker sets it when the grader
+    lets it start ahead of its turn."""
+    global _wait_for_turn
+    _wait_for_turn = wait
 
 
 def error_output(name: str, message: str) -> NotebookNode:
@@ -130,7 +144,8 @@ class GuardedExecute(Execute):
         self.first_graded = first_graded_index(nb)
         self.preprocess_started = time.perf_counter()
         self.lap_started: float | None = None  # when the last cell ended, once one ran
-        self.guard_seconds = 0.0  # both guard steps' seconds, not counted in the cells they run in
+        self.aside_seconds = 0.0  # the guard's steps and the wait for the turn: not the cells' own time
+        self.waited = 0.0  # for the notebook's turn (run_cells_after)
         self.remote = Kernel(
             self.call_kernel,
             Path(self.exchange) if self.exchange else None,
@@ -147,7 +162,8 @@ class GuardedExecute(Execute):
             if self.report:
                 Path(self.report).write_text(json.dumps(self.findings))
             if self.timings:
-                Path(self.timings).write_text(json.dumps({"steps": self.step_seconds, "cells": self.cell_seconds}))
+                timings = {"steps": self.step_seconds, "cells": self.cell_seconds, "waited": self.waited}
+                Path(self.timings).write_text(json.dumps(timings))
 
     def add_seconds(self, step: str, seconds: float) -> None:
         self.step_seconds[step] = self.step_seconds.get(step, 0.0) + seconds
@@ -212,7 +228,7 @@ class GuardedExecute(Execute):
         finally:
             seconds = time.perf_counter() - started
             self.add_seconds(step, seconds)
-            self.guard_seconds += seconds
+            self.aside_seconds += seconds
 
     def check_in_kernel(self, code: str) -> None:
         try:
@@ -240,16 +256,27 @@ class GuardedExecute(Execute):
             GUARD_INSTALL,
         )
 
+    def wait_for_turn(self) -> None:
+        """Wait until the notebook may run (:func:`run_cells_after`); the deadline moves on by the wait."""
+        if _wait_for_turn is None:
+            return
+        started = time.perf_counter()
+        _wait_for_turn()
+        self.waited = time.perf_counter() - started
+        self.aside_seconds += self.waited
+        if self.deadline:
+            self.deadline += self.waited
+
     def preprocess_cell(self, cell, resources, index):
         started = time.perf_counter()
         if self.lap_started is None:  # nbclient runs the first cell once the kernel answers
             self.add_seconds(KERNEL_START, started - self.preprocess_started)
-        guarded_before = self.guard_seconds
+        aside_before = self.aside_seconds
         cell, resources = self.run_cell(cell, resources, index)
         if index == len(self.nb.cells) - 1 and self.guarded and not self.stopped:
             self.guard(CHECKPOINT.format(test=False))  # what the last cells did
         self.lap_started = time.perf_counter()
-        self.record_cell(cell, index, self.lap_started - started - (self.guard_seconds - guarded_before))
+        self.record_cell(cell, index, self.lap_started - started - (self.aside_seconds - aside_before))
         return cell, resources
 
     def record_cell(self, cell, index: int, seconds: float) -> None:
@@ -272,6 +299,7 @@ class GuardedExecute(Execute):
             return cell, resources
         if not self.guarded:
             self.install_guard()
+            self.wait_for_turn()
         self.guard(CHECKPOINT.format(test=is_test_cell(cell)))
         limit, started = self._get_timeout(cell), time.time()
         source, hidden = split_hidden(cell.source) if self.hidden_outside and is_test_cell(cell) else (cell.source, "")

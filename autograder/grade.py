@@ -12,7 +12,10 @@ Outputs, all under ``--out DIR``:
 
 Each notebook is graded in a process of its own (``autograder.worker``) with a
 wall-clock limit for the whole notebook, one per cell and a memory limit, ``-j N``
-at a time on this machine or on the workers of a Dask cluster (``--cluster``); each
+at a time on this machine or on the workers of a Dask cluster (``--cluster``). Here, one
+more worker starts ahead of its turn: it restores its notebook and starts and guards its
+own fresh kernel (about 2 s, mostly importing torch) while the others run, and runs the
+student's code once one of the ``N`` slots is free. Each
 worker has its own copy of the course, and the parent merges their scores into one
 gradebook. Course folders and gradebooks live in a temporary folder that is removed
 afterwards, never in the repository. Each worker reports the seconds of each step of its
@@ -25,16 +28,19 @@ from __future__ import annotations
 import csv
 import json
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -73,6 +79,7 @@ FORK_SERVER.set_forkserver_preload(["autograder.preload"])
 INTAKE = "intake"
 TEMPLATE = "course template"
 WORKER_PROCESS = "worker process"
+AHEAD = "done ahead"  # a worker's work before its turn, while other notebooks ran: negative, it held no slot
 MERGE = "merge"
 
 
@@ -100,12 +107,18 @@ class Limits:
         return self.seconds + 60
 
 
-def start_worker(request_path: Path, log_path: Path):
+def can_fork() -> bool:
+    """Whether workers can come from the fork server (not from a daemonic process, a Dask worker)."""
+    return not multiprocessing.current_process().daemon
+
+
+def start_worker(request_path: Path, log_path: Path, turn=None):
     """A process grading ``request_path``: forked from a server that has the grader imported already
     (a second saved per notebook), or, where forking is not allowed (a daemonic Dask worker), a new
-    interpreter. Either way it leads its own session, so killing the group stops it and its kernel."""
-    if not multiprocessing.current_process().daemon:
-        process = FORK_SERVER.Process(target=serve_request, args=(str(request_path), str(log_path)))
+    interpreter. Either way it leads its own session, so killing the group stops it and its kernel.
+    ``turn`` (forked workers only): an Event the worker waits for before the notebook's first cell."""
+    if can_fork():
+        process = FORK_SERVER.Process(target=serve_request, args=(str(request_path), str(log_path), turn))
         process.start()
         return process
     environment = dict(os.environ)
@@ -139,17 +152,26 @@ def kill(process) -> None:
     wait_for(process, 30)
 
 
-def run_worker(request: Request, limits: Limits) -> Result:
-    """Grade one submission in its own process, killing it (and its kernel) past the time limit."""
+def run_worker(request: Request, limits: Limits, slots: threading.Semaphore | None = None) -> Result:
+    """Grade one submission in its own process, killing it (and its kernel) past the time limit.
+
+    With ``slots`` (and a fork server), the worker starts at once and gets its notebook and kernel
+    ready, while this waits for a slot; the worker runs the notebook once it holds one, and the time
+    limit counts from then."""
     request_path = Path(request.result).with_suffix(".request.json")
     log_path = Path(request.result).with_suffix(".log")
     request_path.write_text(json.dumps(asdict(request)))
-    started = time.perf_counter()
-    process = start_worker(request_path, log_path)
+    turn = FORK_SERVER.Event() if slots is not None and can_fork() else None
+    created = time.perf_counter()
+    process = start_worker(request_path, log_path, turn)
     try:
-        exit_code = wait_for(process, limits.kill_after)
-        if exit_code is None:
-            kill(process)
+        with slots if turn is not None else nullcontext():
+            started = time.perf_counter()
+            if turn is not None:
+                turn.set()
+            exit_code = wait_for(process, limits.kill_after)
+            if exit_code is None:
+                kill(process)
     finally:
         if getattr(process, "pid", None):  # the pids cgroup a killed worker left behind (a root grader's)
             release_process_group(process_group_of(process.pid))
@@ -166,7 +188,9 @@ def run_worker(request: Request, limits: Limits) -> Result:
         last = [line for line in lines if line.strip()][-1:] or ["no message"]
         problem = f"grading process died (exit {exit_code}): {last[0][:300]}"
         return Result(request.student_id, problems=[problem], steps={UNMEASURED: time.perf_counter() - started})
-    result.steps[WORKER_PROCESS] = time.perf_counter() - started - result.seconds
+    result.steps[WORKER_PROCESS] = time.perf_counter() - created - result.seconds - result.waited
+    if turn is not None:  # what it did before its turn took no slot's time
+        result.steps[AHEAD] = -max(0.0, started - created - result.waited)
     return result
 
 
@@ -264,8 +288,10 @@ def run_requests(requests: list[Request], limits: Limits, jobs: int, cluster: st
                 future.result() for future in finished(client.map(run_worker, requests, limits=limits, pure=False))
             )
         return
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        yield from (future.result() for future in as_completed([pool.submit(run_worker, r, limits) for r in requests]))
+    slots = threading.Semaphore(jobs)
+    with ThreadPoolExecutor(max_workers=jobs + 1) as pool:  # one worker ahead of its turn
+        futures = [pool.submit(run_worker, request, limits, slots) for request in requests]
+        yield from (future.result() for future in as_completed(futures))
 
 
 def grade_all(
@@ -284,6 +310,8 @@ def grade_all(
     """Grade the readable submissions; a result (or a problem) for every one. ``stopwatch`` gets the
     seconds of the course template and of reading the submissions (intake)."""
     stopwatch = stopwatch or Stopwatch()
+    if not cluster and can_fork():
+        multiprocessing.forkserver.ensure_running()  # its imports (~3 s) go on while nbgrader makes the template
     with stopwatch.step(TEMPLATE):
         open_course(work / "template", lab)
         write_student_release(work / "template", lab)

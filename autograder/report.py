@@ -62,6 +62,8 @@ STEPS = {
     "intake": "reading the submissions and checking that each notebook can be read (batch, shared out)",
     "course template": "nbgrader generating the lab into the template course (batch, shared out)",
     "worker process": "forking the worker (the first one waits for the fork server's imports), its exit",
+    "done ahead": "taken off: the steps a worker did before its turn, while other notebooks held the slots "
+    "(its fork, restore, kernel start and guard install)",
     "worker setup": "limits, the temporary folder and its removal, nbgrader's configuration",
     "restore": "copying the template course, restoring the submission's structure",
     "sandbox check": "the worker's probe that bubblewrap works",

@@ -6,7 +6,10 @@ folder, restores the submission's structure (:mod:`autograder.restore`), autogra
 it with nbgrader under :class:`autograder.execute.GuardedExecute` (deadline, dead
 kernels, output floods, tampering guard), removes leaked hidden test code from the
 outputs, writes the feedback page, and reports the per-cell scores, every problem and
-where its time went (seconds per step and per code cell, :class:`Stopwatch`) as JSON. No
+where its time went (seconds per step and per code cell, :class:`Stopwatch`) as JSON.
+A worker the grader starts ahead of its turn gets everything ready up to the student's
+first cell (the notebook restored, the kernel started and guarded) and then waits for its
+turn (:func:`serve_request`); the wait counts as no step and not in its seconds. No
 two processes ever write the same SQLite file; the parent merges the reports into one
 gradebook at the end.
 """
@@ -38,7 +41,7 @@ from traitlets.config import Config
 
 import autograder
 from autograder.course import load_config, put_scripts_on_path
-from autograder.execute import GuardedExecute, is_test_cell
+from autograder.execute import GuardedExecute, is_test_cell, run_cells_after
 from autograder.experiments import experiment_sources
 from autograder.paths import BATTERY_DIR
 from autograder.remote import HIDDEN_TESTS_INSIDE
@@ -67,10 +70,16 @@ class Stopwatch:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.first_started: dict[str, float] = {}  # time.perf_counter() values
-        self.counted = 0.0  # the sum of self.seconds
+        self.counted = 0.0  # the sum of self.seconds, and of the waits
+        self.waited = 0.0  # seconds spent waiting for the notebook's turn: no step's, no work
 
     def add(self, step: str, seconds: float) -> None:
         self.seconds[step] = self.seconds.get(step, 0.0) + seconds
+        self.counted += seconds
+
+    def wait(self, seconds: float) -> None:
+        """Seconds that went by waiting for the notebook's turn: counted, but in no step."""
+        self.waited += seconds
         self.counted += seconds
 
     @contextlib.contextmanager
@@ -92,7 +101,7 @@ class Stopwatch:
             self.add(name, time.perf_counter() - started - (self.counted - counted))
 
     def completed(self, total: float) -> dict[str, float]:
-        """The steps, with what none of them counted of ``total`` seconds as ``UNMEASURED``."""
+        """The steps, with what none of them (nor a wait) counted of ``total`` seconds as ``UNMEASURED``."""
         return {**self.seconds, UNMEASURED: total - self.counted}
 
 
@@ -128,8 +137,9 @@ class Result:
     student_id: str
     scores: dict[str, float] = field(default_factory=dict)  # grade_id -> score
     problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    steps: dict[str, float] = field(default_factory=dict)  # step -> seconds, adding up to the grading's wall time
+    seconds: float = 0.0  # the worker's wall time, less its wait for its turn
+    waited: float = 0.0  # for its turn, with its notebook ready and its kernel started
+    steps: dict[str, float] = field(default_factory=dict)  # step -> seconds, adding up to ``seconds``
     cells: list[list] = field(default_factory=list)  # [label, step, seconds] per code cell, in notebook order
 
     @property
@@ -342,6 +352,7 @@ def nbgrader_autograde(
         kernel = json.loads(timings.read_text()) if timings.exists() else {"steps": {}, "cells": []}
         for step, seconds in kernel["steps"].items():
             stopwatch.add(step, seconds)
+        stopwatch.wait(kernel.get("waited", 0.0))
     return outcome, kernel["cells"]
 
 
@@ -417,8 +428,9 @@ def run(request: Request) -> Result:
     finally:
         with stopwatch.step(WORKER_SETUP):
             release_process_group(group)
-    result.seconds = time.perf_counter() - started
-    result.steps = stopwatch.completed(result.seconds)
+    elapsed = time.perf_counter() - started
+    result.seconds, result.waited = elapsed - stopwatch.waited, stopwatch.waited
+    result.steps = stopwatch.completed(elapsed)
     return result
 
 
@@ -430,9 +442,14 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def serve_request(request_path: str, log_path: str) -> None:
-    """Entry point of a worker forked by the parent's fork server: own session, output to a log."""
+def serve_request(request_path: str, log_path: str, turn=None) -> None:
+    """Entry point of a worker forked by the parent's fork server: own session, output to a log.
+
+    ``turn``, a multiprocessing Event, is set by the parent when the notebook may run: until then
+    the worker restores it and starts and guards its kernel, then waits before the first cell."""
     os.setsid()
+    if turn is not None:
+        run_cells_after(turn.wait)
     with open(os.devnull, "wb") as devnull, open(log_path, "wb") as log:
         os.dup2(devnull.fileno(), 1)
         os.dup2(log.fileno(), 2)

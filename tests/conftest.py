@@ -1,8 +1,10 @@
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import nbformat
 import pytest
 
 from autograder.experiments import is_experiment
-from tests.grading import grade_corpus
+from tests.grading import grade_corpus, load_corpus
 from tests.submissions import reference_answers, student_notebook
 
 # Files that are not notebooks at all; graded with lab00_setup to prove they get a row and a problem.
@@ -23,18 +25,60 @@ def edited_experiment(lab: str) -> dict[str, str]:
     return {"edited_experiment.ipynb": nbformat.writes(nb)}
 
 
+class CorpusGradings:
+    """``gradings(lab)``: the lab's reference, blank and corpus submissions graded once per session.
+
+    :meth:`start` begins grading the labs the session's tests need as soon as it starts, in the
+    background, BACKGROUND_BATCHES batches at a time with their priority lowered by NICENESS: they
+    fill the cores that the other tests, most of which run on one core, leave idle, and yield to them.
+    """
+
+    BACKGROUND_BATCHES = 2
+    NICENESS = 10
+
+    def __init__(self, tmp_path_factory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.pool = ThreadPoolExecutor(self.BACKGROUND_BATCHES, thread_name_prefix="corpus")
+        self.runs: dict[str, Future] = {}
+
+    def start(self, labs: list[str]) -> None:
+        for lab in labs:
+            if lab not in self.runs:
+                workdir = self.tmp_path_factory.mktemp(lab)
+                extra = {**BROKEN_SUBMISSIONS, **edited_experiment(lab)} if lab == "lab00_setup" else None
+                self.runs[lab] = self.pool.submit(grade_corpus, lab, workdir, extra, self.NICENESS)
+
+    def __call__(self, lab: str):
+        self.start([lab])
+        return self.runs[lab].result()
+
+    def stop(self) -> None:
+        """Drop the batches not started yet; wait for those running (at most BACKGROUND_BATCHES)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def labs_graded_by(items) -> list[str]:
+    """The labs whose corpus the collected tests read: lab00_setup first (its grading run is read by
+    tests that come early), then the others from the largest corpus down."""
+    labs = set()
+    for item in items:
+        if "graded_corpus" in getattr(item, "fixturenames", ()):
+            callspec = getattr(item, "callspec", None)
+            labs.add(callspec.params.get("lab", "lab00_setup") if callspec else "lab00_setup")
+    return sorted(labs, key=lambda lab: (lab != "lab00_setup", -sum(map(len, load_corpus(lab)))))
+
+
 @pytest.fixture(scope="session")
 def graded_corpus(tmp_path_factory):
-    """``graded_corpus(lab)``: the lab's reference, blank and corpus submissions, graded once per session."""
-    runs = {}
+    """``graded_corpus(lab)``: the lab's corpus graded (see :class:`CorpusGradings`)."""
+    gradings = CorpusGradings(tmp_path_factory)
+    yield gradings
+    gradings.stop()
 
-    def grade(lab: str):
-        if lab not in runs:
-            extra = {**BROKEN_SUBMISSIONS, **edited_experiment("lab00_setup")} if lab == "lab00_setup" else None
-            runs[lab] = grade_corpus(lab, tmp_path_factory.mktemp(lab), extra)
-        return runs[lab]
 
-    return grade
+@pytest.fixture(scope="session", autouse=True)
+def corpus_gradings_start_with_the_session(request, graded_corpus):
+    graded_corpus.start(labs_graded_by(request.session.items))
 
 
 @pytest.fixture(scope="session")

@@ -87,13 +87,16 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 GRADING_JOBS = "2"
 
 
-def run_grade(lab: str, submissions: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+def run_grade(lab: str, submissions: Path, out: Path, *extra: str, nice: int = 0) -> subprocess.CompletedProcess:
+    """``python -m autograder grade`` on ``submissions``; ``nice``: its priority lowered by that much."""
     command = [sys.executable, "-m", "autograder", "grade", lab, "--submissions", str(submissions), "--out", str(out)]
-    return subprocess.run(command + list(extra), cwd=REPO_ROOT, capture_output=True, text=True, timeout=3600)
+    lowered = ["nice", "-n", str(nice)] if nice else []
+    return subprocess.run(lowered + command + list(extra), cwd=REPO_ROOT, capture_output=True, text=True, timeout=3600)
 
 
-def grade_corpus(lab: str, workdir: Path, extra_submissions: dict[str, str] | None = None) -> GradingRun:
-    """Write reference, blank, corpus and alternative submissions, grade them, read the outputs."""
+def grade_corpus(lab: str, workdir: Path, extra_submissions: dict[str, str] | None = None, nice: int = 0) -> GradingRun:
+    """Write reference, blank, corpus and alternative submissions, grade them (``nice``: see
+    :func:`run_grade`), read the outputs."""
     corpus, alternatives = load_corpus(lab)
     submissions = workdir / "submitted"
     cells, uses = cells_testing_each_answer(lab), answers_using_others(lab)
@@ -114,7 +117,7 @@ def grade_corpus(lab: str, workdir: Path, extra_submissions: dict[str, str] | No
     for name, text in (extra_submissions or {}).items():
         (submissions / name).write_text(text)
     out = workdir / "out"
-    result = run_grade(lab, submissions, out, "-j", GRADING_JOBS)
+    result = run_grade(lab, submissions, out, "-j", GRADING_JOBS, nice=nice)
     if result.returncode != 0:
         raise AssertionError(f"grade exited {result.returncode}:\n{result.stdout}\n{result.stderr[-4000:]}")
     scores: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)

@@ -2,10 +2,13 @@
 
 The step times of a graded notebook must account for its wall time: what no step counted (``unmeasured``)
 stays within 2 % of the worker's wall time plus 0.1 s, and with the worker's start and exit the steps add up
-to the seconds the parent waited for it within 0.25 s.
+to the seconds the parent waited for it within 0.25 s. A worker started ahead of its turn gets its kernel
+ready, waits, and is graded as if it had started with its turn: its limit starts then, and its steps, less
+what it did ahead, add up to the time it held the slot.
 """
 
 import re
+import threading
 import time
 
 import nbformat
@@ -60,10 +63,8 @@ def test_a_timed_preprocessor_does_the_same_work_and_counts_its_time():
     assert stopwatch.seconds["nbgrader other"] > 0
 
 
-@pytest.fixture(scope="module")
-def graded_reference(tmp_path_factory):
-    """The reference of lab00_setup graded by one worker as ``grade`` runs it: (Result, seconds waited for it)."""
-    work = tmp_path_factory.mktemp("breakdown")
+def reference_request(work, limits: grade.Limits) -> grade.Request:
+    """A worker's request for lab00_setup's reference, prepared as ``grade`` prepares it."""
     submitted, out = work / "submitted", work / "out"
     submitted.mkdir()
     nbformat.write(student_notebook(LAB, reference_answers(LAB)), submitted / "reference.ipynb")
@@ -72,10 +73,48 @@ def graded_reference(tmp_path_factory):
     grade.write_student_release(work / "template", LAB)
     (work / "results").mkdir()
     private = grade.private_folders(submitted, work, out)
-    (request,), _ = grade.requests_for(LAB, submissions, work, out, grade.Limits(), private)
+    (request,), _ = grade.requests_for(LAB, submissions, work, out, limits, private)
+    return request
+
+
+@pytest.fixture(scope="module")
+def graded_reference(tmp_path_factory):
+    """The reference of lab00_setup graded by one worker as ``grade`` runs it: (Result, seconds waited for it)."""
+    request = reference_request(tmp_path_factory.mktemp("breakdown"), grade.Limits())
     started = time.perf_counter()
     result = grade.run_worker(request, grade.Limits())
     return result, time.perf_counter() - started
+
+
+HELD = 12.0  # seconds the only slot stays taken after the worker starts
+SHORT = grade.Limits(seconds=10)  # a notebook limit shorter than that wait
+
+
+@pytest.fixture(scope="module")
+def graded_after_its_turn(tmp_path_factory):
+    """The reference graded by a worker started ahead of its turn, whose slot frees HELD seconds later:
+    (Result, seconds from the slot's release to the result)."""
+    request = reference_request(tmp_path_factory.mktemp("turn"), SHORT)
+    slots = threading.Semaphore(1)
+    slots.acquire()
+    released = []
+    timer = threading.Timer(HELD, lambda: (released.append(time.perf_counter()), slots.release()))
+    timer.start()
+    result = grade.run_worker(request, SHORT, slots)
+    return result, time.perf_counter() - released[0]
+
+
+def test_a_worker_ahead_of_its_turn_gets_ready_then_waits_and_its_limit_starts_with_its_turn(graded_after_its_turn):
+    result, after_turn = graded_after_its_turn
+    assert sum(result.scores.values()) == 8, result.problems  # a deadline counted from the start had passed
+    assert 0.5 * HELD < result.waited < HELD
+    ready = -result.steps[grade.AHEAD]  # fork, restore, kernel start and guard install, before the turn
+    assert ready == pytest.approx(HELD - result.waited, abs=0.25)
+    assert result.steps["kernel start"] + result.steps["guard install"] < ready
+    parent_steps = (grade.WORKER_PROCESS, grade.AHEAD)
+    in_worker = sum(seconds for step, seconds in result.steps.items() if step not in parent_steps)
+    assert in_worker == pytest.approx(result.seconds, abs=1e-6)
+    assert sum(result.steps.values()) == pytest.approx(after_turn, abs=0.25)  # the slot's time, as without a turn
 
 
 def test_step_times_add_up_to_the_notebooks_wall_time(graded_reference):

@@ -77,7 +77,7 @@ def test_a_worker_result_counts_whatever_the_exit_code(tmp_path, monkeypatch, wr
     result = tmp_path / "s1.json"
     request = Request("lab00_setup", "s1", "nb.ipynb", "template", "feedback.html", str(result))
 
-    def finished_worker(request_path, log_path):
+    def finished_worker(request_path, log_path, turn=None):
         log_path.write_text("first line\nlast line of the log\n")
         if written is not None:
             result.write_text(written)

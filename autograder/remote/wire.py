@@ -393,7 +393,8 @@ def generator_states() -> dict:
     """The global generators' states, as plain data and tensors: PyTorch's, Python's ``random`` and NumPy's."""
     import random
 
-    states = {"torch": torch.get_rng_state(), "random": random.getstate()}
+    version, keys, gauss_next = random.getstate()  # 625 ints: compared and sent as one tensor
+    states = {"torch": torch.get_rng_state(), "random": (version, torch.tensor(keys, dtype=torch.int64), gauss_next)}
     try:
         import numpy
     except ImportError:
@@ -419,7 +420,7 @@ def follow_generator(name: str, state) -> None:
         if name == "torch":
             torch.set_rng_state(state)
         elif name == "random":
-            random.setstate((state[0], tuple(state[1]), state[2]))
+            random.setstate((state[0], tuple(state[1].tolist()), state[2]))
         elif name == "numpy":
             import numpy
 
