@@ -371,3 +371,14 @@ def test_the_global_generators_cross_exactly_and_only_when_they_moved():
     assert sent.outgoing() is None
     np.random.rand()
     assert sorted(sent.outgoing()) == ["numpy"]
+
+
+def test_a_module_comes_back_by_its_key_and_whole_when_this_side_let_its_mirror_go(student):
+    linear = student["linear"]
+    assert student["linear"] is linear  # sent again by its key only: the same mirror
+    linear.eval()
+    assert student["linear"].training is False
+    student.kernel.mirrors.clear()  # as if the mirror had been collected after the kernel sent the module by its key
+    again = student["linear"]
+    assert again is not linear and isinstance(again, nn.Module)
+    assert torch.equal(again.weight, torch.ones(1, 3)) and again.training is False

@@ -352,6 +352,8 @@ class Kernel:
         """The grader's mirror of a module of the notebook's: the same one each time it arrives. A root (a module
         the kernel sent, not only as a submodule) is kept in step by the kernel's reports and pushes changes."""
         mirror = self.mirrors.get(tree["key"])
+        if mirror is None and tree.get("mirrored"):  # sent by its key, but this side let its mirror go meanwhile
+            tree = self.request(op="tree", handle=tree["key"])["tree"]
         if mirror is None:
             mirror = mirror_class(tree)(self, tree)
             self.mirrors[tree["key"]] = mirror

@@ -389,12 +389,23 @@ def gradients_of(outputs: list, inputs: list, grads: list) -> list:
     return [None if grad is None else grad.detach() for grad in found]
 
 
+_RANDOM_KEYS: list = [(), torch.zeros(0, dtype=torch.int64)]  # the last keys of ``random`` seen, as a tensor
+
+
+def random_keys_as_tensor(keys: tuple) -> torch.Tensor:
+    """``random``'s 625 state integers as one tensor, compared and sent in one piece; made only when they
+    changed since the last call (comparing two tuples of ints costs far less than making the tensor)."""
+    if keys != _RANDOM_KEYS[0]:
+        _RANDOM_KEYS[:] = [keys, torch.tensor(keys, dtype=torch.int64)]
+    return _RANDOM_KEYS[1]
+
+
 def generator_states() -> dict:
     """The global generators' states, as plain data and tensors: PyTorch's, Python's ``random`` and NumPy's."""
     import random
 
-    version, keys, gauss_next = random.getstate()  # 625 ints: compared and sent as one tensor
-    states = {"torch": torch.get_rng_state(), "random": (version, torch.tensor(keys, dtype=torch.int64), gauss_next)}
+    version, keys, gauss_next = random.getstate()
+    states = {"torch": torch.get_rng_state(), "random": (version, random_keys_as_tensor(keys), gauss_next)}
     try:
         import numpy
     except ImportError:
