@@ -37,6 +37,7 @@ sends its source to the kernel, which needs nothing of the grader installed.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import pickle
 import warnings
@@ -389,15 +390,10 @@ def gradients_of(outputs: list, inputs: list, grads: list) -> list:
     return [None if grad is None else grad.detach() for grad in found]
 
 
-_RANDOM_KEYS: list = [(), torch.zeros(0, dtype=torch.int64)]  # the last keys of ``random`` seen, as a tensor
-
-
+@functools.lru_cache(maxsize=1)  # the state rarely moves: comparing tuples costs far less than a new tensor
 def random_keys_as_tensor(keys: tuple) -> torch.Tensor:
-    """``random``'s 625 state integers as one tensor, compared and sent in one piece; made only when they
-    changed since the last call (comparing two tuples of ints costs far less than making the tensor)."""
-    if keys != _RANDOM_KEYS[0]:
-        _RANDOM_KEYS[:] = [keys, torch.tensor(keys, dtype=torch.int64)]
-    return _RANDOM_KEYS[1]
+    """``random``'s 625 state integers as one tensor, compared and sent in one piece."""
+    return torch.tensor(keys, dtype=torch.int64)
 
 
 def generator_states() -> dict:
