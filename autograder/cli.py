@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         from autograder.publish import publish
 
         return publish(args.dest, url=args.url, branch=args.branch)
+    if args.cluster is None:
+        from autograder.fork_server import start_fork_server
+
+        start_fork_server()  # first: the workers' imports overlap the grader's own (see autograder.fork_server)
     from autograder.grade import Limits, grade
 
     if args.jobs < 1:

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import csv
 import json
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import shutil
 import signal
@@ -51,6 +49,7 @@ from sqlalchemy.exc import SAWarning
 from tqdm import tqdm
 
 from autograder.course import open_course
+from autograder.fork_server import FORK_SERVER, ONE_THREAD, can_fork, start_fork_server
 from autograder.intake import Submission, collect_submissions
 from autograder.paths import REPO_ROOT, source_notebook
 from autograder.release import colab_cells
@@ -71,9 +70,7 @@ from dlcourse.config import QUICK_ENV_VAR
 
 # Kernels inherit these. One thread per notebook: the labs' models are small, and two
 # threads fighting another process for two cores made a lab run 8x slower than one thread.
-GRADING_ENVIRONMENT = {QUICK_ENV_VAR: "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-FORK_SERVER = multiprocessing.get_context("forkserver")
-FORK_SERVER.set_forkserver_preload(["autograder.preload"])
+GRADING_ENVIRONMENT = {QUICK_ENV_VAR: "1", **ONE_THREAD}
 
 # The parent's steps (the workers' come from autograder.worker and autograder.execute).
 INTAKE = "intake"
@@ -105,11 +102,6 @@ class Limits:
     def kill_after(self) -> float:
         """When the worker itself is killed: the notebook's deadline plus time to write feedback."""
         return self.seconds + 60
-
-
-def can_fork() -> bool:
-    """Whether workers can come from the fork server (not from a daemonic process, a Dask worker)."""
-    return not multiprocessing.current_process().daemon
 
 
 def start_worker(request_path: Path, log_path: Path, turn=None):
@@ -310,8 +302,8 @@ def grade_all(
     """Grade the readable submissions; a result (or a problem) for every one. ``stopwatch`` gets the
     seconds of the course template and of reading the submissions (intake)."""
     stopwatch = stopwatch or Stopwatch()
-    if not cluster and can_fork():
-        multiprocessing.forkserver.ensure_running()  # its imports (~3 s) go on while nbgrader makes the template
+    if not cluster:
+        start_fork_server()  # where the command did not start it already: its imports overlap the template
     with stopwatch.step(TEMPLATE):
         open_course(work / "template", lab)
         write_student_release(work / "template", lab)

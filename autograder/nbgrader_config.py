@@ -21,3 +21,4 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "autograder.feedback.HideHiddenTests",
 ]
+c.GenerateFeedback.exporter_class = "autograder.feedback.FeedbackExporter"

@@ -333,20 +333,56 @@ def test_tensors_cross_as_plain_data_with_their_layout_and_shared_storage():
 
 
 @pytest.mark.parametrize(
-    "described",
+    ("described", "storages"),
     [
-        {"storages": [b"\0" * 8], "items": [["tensor", 0, "float64", [4], [1], 0]]},  # past the storage's end
-        {"storages": [b"\0" * 8], "items": [["tensor", 0, "object", [1], [1], 0]]},  # not a dtype
-        {"storages": [], "items": [["saved", 0]]},  # nothing was saved
-        {"storages": [], "items": [["builtins.eval", "1"]]},
+        ({"storages": [8], "items": [["tensor", 0, "float64", [4], [1], 0]]}, b"\0" * 8),  # past the storage's end
+        ({"storages": [8], "items": [["tensor", 0, "object", [1], [1], 0]]}, b"\0" * 8),  # not a dtype
+        ({"storages": [], "items": [["saved", 0]]}, b""),  # nothing was saved
+        ({"storages": [], "items": [["builtins.eval", "1"]]}, b""),
+        ({"storages": [64], "items": [["tensor", 0, "uint8", [1], [1], 0]]}, b"\0" * 8),  # storage past the end
+        ({"storages": [-8], "items": []}, b""),
+        ({"storages": ["8"], "items": []}, b"\0" * 8),
+        ({"items": []}, b""),
     ],
-    ids=["out of bounds", "unknown dtype", "missing saved part", "unknown kind"],
+    ids=["out of bounds", "unknown dtype", "missing saved part", "unknown kind", "short", "negative", "str", "none"],
 )
-def test_a_forged_tensor_description_is_refused(described):
+def test_a_forged_tensor_description_is_refused(described, storages):
     plain = pickle.dumps({wire.REF: 0})
     data = len(plain).to_bytes(8, "big") + plain + len(pickle.dumps(described)).to_bytes(8, "big")
     with pytest.raises(Exception):  # noqa: B017, PT011 - any error: the caller reports an unreadable answer
-        wire.from_bytes(data + pickle.dumps(described))
+        wire.from_bytes(data + pickle.dumps(described) + storages)
+
+
+def test_frames_on_a_socket_carry_storages_uncopied_until_received():
+    import contextlib
+    import socket
+    import threading
+
+    big = torch.randn(300_000, dtype=torch.float64)  # above the size that is sent as it is
+    message = {"big": big, "view": big[10:20:2], "small": torch.arange(3), "plain": [1, "two"], "tail": 1 + 1j}
+    sending, receiving = socket.socketpair()
+    with sending, receiving:
+        sender = threading.Thread(target=wire.send_frame, args=(sending, message))
+        sender.start()
+        back = wire.receive_frame(receiving)
+        sender.join()
+        assert torch.equal(back["big"], big) and torch.equal(back["view"], big[10:20:2])
+        assert back["view"].untyped_storage().data_ptr() == back["big"].untyped_storage().data_ptr()
+        assert back["big"].data_ptr() != big.data_ptr() and back["plain"] == [1, "two"] and back["tail"] == 1 + 1j
+        back["big"][0] = 1e9  # the received tensor owns writable memory of its own
+        assert big[0] != 1e9
+
+        def send_to_a_reader_who_stops():
+            with contextlib.suppress(OSError):
+                wire.send_frame(sending, message)
+
+        sender = threading.Thread(target=send_to_a_reader_who_stops)
+        sender.start()
+        with pytest.raises(ValueError, match="bytes long"):
+            wire.receive_frame(receiving, largest=1000)
+        receiving.shutdown(socket.SHUT_RDWR)
+        sender.join(timeout=30)
+        assert not sender.is_alive()
 
 
 def test_the_global_generators_cross_exactly_and_only_when_they_moved():
@@ -382,3 +418,18 @@ def test_a_module_comes_back_by_its_key_and_whole_when_this_side_let_its_mirror_
     again = student["linear"]
     assert again is not linear and isinstance(again, nn.Module)
     assert torch.equal(again.weight, torch.ones(1, 3)) and again.training is False
+
+
+def test_a_batch_of_calls_reports_the_generators_once_after_its_last_call():
+    kernel, namespace = in_process_kernel()
+    exec("def draw(n):\n    return torch.rand(n)", namespace)
+    received = []
+    incoming = kernel.random.incoming
+    kernel.random.incoming = lambda moved: (received.append(moved), incoming(moved))
+    torch.manual_seed(0)
+    outcomes = RemoteNamespace(kernel)["draw"].call_each([((2,), {}), ((3,), {})])
+    assert [error for _, error in outcomes] == [None, None]
+    moved = [states for states in received if states is not None]
+    assert len(moved) == 1 and torch.equal(moved[0]["torch"], torch.get_rng_state())
+    torch.manual_seed(0)
+    assert torch.equal(torch.cat([result for result, _ in outcomes]), torch.rand(5))

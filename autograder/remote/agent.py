@@ -412,7 +412,7 @@ def modules_involved(target_key, found: Decoded) -> list:
     return involved
 
 
-def call(request: dict) -> dict:
+def call(request: dict, batched: bool = False) -> dict:
     target = OBJECTS[request["target"]]
     function = getattr(target, request["method"]) if request.get("method") else target
     objects = load_objects(request.get("objects"), request.get("proxies"))
@@ -441,7 +441,7 @@ def call(request: dict) -> dict:
     reply["containers"] = container_changes(found, items)
     reply["objects"] = [object_after(value, state) for value, state in zip(objects, states, strict=True)]
     reply["global_hooks"] = [now - then for now, then in zip(global_hooks(), hooks, strict=True)]
-    reply["rng"] = RANDOM.outgoing()
+    reply["rng"] = None if batched else RANDOM.outgoing()
     if "error" in reply:
         return reply
     outputs = [t for t in tensors_in(result) if t.requires_grad and not any(t is leaf for leaf in found.leaves)]  # noqa: F821
@@ -476,10 +476,12 @@ def load_objects(data, proxies: dict | None = None) -> list:
 
 
 def calls(request: dict) -> dict:
-    """Many calls of one function in one request (see call): one reply each, in order."""
+    """Many calls of one function in one request (see call): one reply each, in order, and the generators'
+    states once, after the last (nothing of the grader's runs between the calls; a callback carries them)."""
     common = {key: value for key, value in request.items() if key not in ("op", "calls", "rng")}
     RANDOM.incoming(request.get("rng"))  # once: each call goes on from where the one before left the generator
-    return {"replies": [call({**common, **one}) for one in request["calls"]]}
+    replies = [call({**common, **one}, batched=True) for one in request["calls"]]
+    return {"replies": replies, "rng": RANDOM.outgoing()}
 
 
 def simulate_module(request: dict) -> dict:
@@ -625,9 +627,8 @@ def grader_module(spec: dict, root: bool = True) -> torch.nn.Module:
 LENT.add(GraderFunction.__call__.__code__)  # noqa: F821 - what a function of the grader's does is not the notebook's
 
 
-def receive_frame():
-    connection = CONNECTION[-1]
-    return from_bytes(receive_exactly(connection, int.from_bytes(receive_exactly(connection, 8), "big")))  # noqa: F821
+def frame_from_grader():
+    return receive_frame(CONNECTION[-1])  # noqa: F821
 
 
 def ask_grader(message: dict):
@@ -636,7 +637,7 @@ def ask_grader(message: dict):
         raise RuntimeError("a function of the grader's can only be called while the grader calls the notebook")
     send_frame(CONNECTION[-1], {"callback": message})  # noqa: F821
     while True:
-        frame = receive_frame()
+        frame = frame_from_grader()
         if "op" in frame:
             send_frame(CONNECTION[-1], answer(frame))  # noqa: F821
             continue
@@ -724,7 +725,7 @@ def serve_socket(path: str) -> None:
         try:
             while True:
                 try:
-                    request = receive_frame()
+                    request = frame_from_grader()
                 except (ConnectionError, OSError):
                     return
                 if request.get("op") == "end":  # the hidden part is over: nothing of it is kept

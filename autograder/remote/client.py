@@ -57,7 +57,7 @@ from autograder.remote.wire import (
     is_tagged,
     linked,
     loads,
-    receive_exactly,
+    receive_frame,
     replay,
     send_frame,
     tensor_after,
@@ -217,16 +217,13 @@ class Kernel:
     def receive_over_socket(self):
         self.connection.settimeout(max(0.01, self.time_left()))
         try:
-            size = int.from_bytes(receive_exactly(self.connection, 8), "big")
-            if size > MAX_REPLY_BYTES:
-                raise KernelUnreadable(f"the kernel's answer is {size:,} bytes long")
-            payload = receive_exactly(self.connection, size)
+            return receive_frame(self.connection, largest=MAX_REPLY_BYTES)
         except TimeoutError:
             raise OutOfTime from None
         except OSError as error:
             raise KernelUnreadable(f"the kernel's agent stopped answering ({type(error).__name__})") from None
-        try:
-            return from_bytes(payload)
+        except ValueError as error:
+            raise KernelUnreadable(f"the kernel's answer is too long: {error}") from None
         except Exception as error:  # noqa: BLE001 - whatever the kernel sent, it is not an answer
             raise KernelUnreadable(f"the kernel's answer could not be read ({type(error).__name__})") from None
 
@@ -393,6 +390,7 @@ class Kernel:
                 outcomes.append((sent.outcome(answer), None))
             except Exception as error:  # noqa: BLE001 - each call's own error, as a loop of calls would see it
                 outcomes.append((None, error))
+        self.random.incoming(reply.get("rng"))  # where the last call left the generators
         return outcomes
 
     def context(self) -> dict:
