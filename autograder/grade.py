@@ -14,7 +14,7 @@ Each notebook is graded in a process of its own (``autograder.worker``) with a
 wall-clock limit for the whole notebook, one per cell and a memory limit, ``-j N``
 at a time on this machine or on the workers of a Dask cluster (``--cluster``). Here, one
 more worker starts ahead of its turn: it restores its notebook and starts and guards its
-own fresh kernel (1.5-1.9 s on 2 cores, mostly importing torch) while the others run, and runs the
+own fresh kernel (1.2-1.8 s on 2 cores, mostly importing torch) while the others run, and runs the
 student's code once one of the ``N`` slots is free. Each
 worker has its own copy of the course, and the parent merges their scores into one
 gradebook. Course folders and gradebooks live in a temporary folder that is removed

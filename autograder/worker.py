@@ -41,6 +41,7 @@ from traitlets.config import Config
 
 import autograder
 from autograder.course import load_config, put_scripts_on_path
+from autograder.execute import GuardedExecute, is_test_cell, run_cells_after
 from autograder.experiments import experiment_sources
 from autograder.paths import BATTERY_DIR
 from autograder.remote import HIDDEN_TESTS_INSIDE
@@ -224,8 +225,6 @@ def grading_config(request: Request, course_root: Path, home: Path, stopwatch: S
     in ``stopwatch``'s GRADEBOOK step, the sanitizing ones in NBGRADER_OTHER (whose first start
     ends nbgrader's gradebook setup, see :func:`nbgrader_autograde`).
     """
-    from autograder.execute import GuardedExecute  # here, not above: the parent imports this module (see Request)
-
     stopwatch = stopwatch or Stopwatch()
     config = load_config(course_root)
     sanitizers = Autograde.class_traits()["sanitize_preprocessors"].default()
@@ -324,8 +323,6 @@ def prepare(request: Request, course_root: Path) -> tuple[Path | None, list[str]
 
 def remove_leaks(course_root: Path, lab: str, student: str) -> list[str]:
     """Take hidden test code out of the graded notebook's outputs before the feedback is made."""
-    from autograder.execute import is_test_cell
-
     graded = course_root / "autograded" / student / lab / f"{lab}.ipynb"
     source = nbformat.read(course_root / "source" / lab / f"{lab}.ipynb", as_version=4)
     release = nbformat.read(course_root / STUDENT_RELEASE, as_version=4)
@@ -450,8 +447,6 @@ def serve_request(request_path: str, log_path: str, turn=None) -> None:
 
     ``turn``, a multiprocessing Event, is set by the parent when the notebook may run: until then
     the worker restores it and starts and guards its kernel, then waits before the first cell."""
-    from autograder.execute import run_cells_after
-
     os.setsid()
     if turn is not None:
         run_cells_after(turn.wait)
