@@ -353,7 +353,7 @@ def test_a_forged_tensor_description_is_refused(described, storages):
         wire.from_bytes(data + pickle.dumps(described) + storages)
 
 
-def test_frames_on_a_socket_carry_storages_uncopied_until_received():
+def test_frames_on_a_socket_rebuild_tensors_and_shared_storages_and_refuse_long_ones():
     import contextlib
     import socket
     import threading
