@@ -378,7 +378,7 @@ def test_frames_on_a_socket_rebuild_tensors_and_shared_storages_and_refuse_long_
 
         sender = threading.Thread(target=send_to_a_reader_who_stops)
         sender.start()
-        with pytest.raises(ValueError, match="bytes long"):
+        with pytest.raises(wire.FrameTooLong, match="bytes long"):
             wire.receive_frame(receiving, largest=1000)
         receiving.shutdown(socket.SHUT_RDWR)
         sender.join(timeout=30)

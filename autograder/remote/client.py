@@ -49,6 +49,7 @@ from autograder.remote.wire import (
     MODULE,
     PLAIN,
     TENSOR,
+    FrameTooLong,
     RandomState,
     dumps,
     error_entry,
@@ -222,7 +223,7 @@ class Kernel:
             raise OutOfTime from None
         except OSError as error:
             raise KernelUnreadable(f"the kernel's agent stopped answering ({type(error).__name__})") from None
-        except ValueError as error:
+        except FrameTooLong as error:
             raise KernelUnreadable(f"the kernel's answer is too long: {error}") from None
         except Exception as error:  # noqa: BLE001 - whatever the kernel sent, it is not an answer
             raise KernelUnreadable(f"the kernel's answer could not be read ({type(error).__name__})") from None

@@ -221,19 +221,26 @@ class BytesReader:
     """A message's pieces read from bytes in memory."""
 
     def __init__(self, data):
-        self.data, self.at = memoryview(data).cast("B"), 0
+        self.data, self.at, self.size = memoryview(data).cast("B"), 0, memoryview(data).nbytes
 
     def left(self) -> int:
-        return self.data.nbytes - self.at
+        return self.size - self.at
 
-    def read(self, size: int) -> memoryview:
+    def take(self, size: int) -> int:
+        """Count ``size`` more bytes as read (where they started), or refuse to read past the end."""
         if size > self.left():
             raise pickle.UnpicklingError("not a message: too short")
         self.at += size
-        return self.data[self.at - size : self.at]
+        return self.at - size
+
+    def read(self, size: int):
+        start = self.take(size)
+        return self.data[start : start + size]
 
     def storage(self, size: int) -> torch.Tensor:
-        return torch.frombuffer(bytearray(self.read(size)), dtype=torch.uint8) if size else empty_storage()
+        if not size:
+            return torch.empty(0, dtype=torch.uint8)  # frombuffer refuses an empty buffer
+        return torch.frombuffer(bytearray(self.read(size)), dtype=torch.uint8)
 
 
 class SocketReader(BytesReader):
@@ -242,26 +249,15 @@ class SocketReader(BytesReader):
     def __init__(self, connection, size: int):
         self.connection, self.size, self.at = connection, size, 0
 
-    def left(self) -> int:
-        return self.size - self.at
-
     def read(self, size: int) -> bytes:
-        if size > self.left():
-            raise pickle.UnpicklingError("not a message: too short")
-        self.at += size
+        self.take(size)
         return receive_exactly(self.connection, size)
 
     def storage(self, size: int) -> torch.Tensor:
-        if size > self.left():
-            raise pickle.UnpicklingError("not a message: too short")
-        self.at += size
+        self.take(size)
         tensor = torch.empty(size, dtype=torch.uint8)
         receive_into(self.connection, memoryview(tensor.numpy()).cast("B"))
         return tensor
-
-
-def empty_storage() -> torch.Tensor:
-    return torch.empty(0, dtype=torch.uint8)
 
 
 def read_pickled(reader: BytesReader):
@@ -349,11 +345,15 @@ def send_frame(connection, message) -> None:
         connection.sendall(b"".join(pending))
 
 
+class FrameTooLong(Exception):
+    """A frame announced as longer than the reader accepts (it is left unread)."""
+
+
 def receive_frame(connection, largest: int | None = None):
-    """A message sent by :func:`send_frame`; a frame longer than ``largest`` bytes raises ValueError unread."""
+    """A message sent by :func:`send_frame`; a frame longer than ``largest`` bytes raises FrameTooLong."""
     size = int.from_bytes(receive_exactly(connection, 8), "big")
     if largest is not None and size > largest:
-        raise ValueError(f"the message is {size:,} bytes long")
+        raise FrameTooLong(f"the message is {size:,} bytes long")
     return read_message(SocketReader(connection, size))
 
 
